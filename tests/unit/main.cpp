@@ -1,2 +1,3 @@
+#define BOOST_TEST_DYN_LINK
 #define BOOST_TEST_MODULE tether_unit
 #include <boost/test/unit_test.hpp>

@@ -1,0 +1,188 @@
+#include "http_proxy.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <optional>
+#include <spdlog/spdlog.h>
+
+#include "forwarding.hpp"
+#include "upstream.hpp"
+#include "ws_handshake.hpp"
+
+namespace tether {
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+/// Size of each body piece in flight: bodies of any size stream through it.
+constexpr std::size_t body_piece = 16 * 1024;
+
+/// Streams the body behind `parser` (header already read) from `in` to
+/// `out`, after writing the header. Returns {read error, write error}.
+template <bool IsRequest>
+awaitable<std::pair<error_code, error_code>> relay_message(
+    transport& in, beast::flat_buffer& in_buffer, http::parser<IsRequest, http::buffer_body>& parser,
+    transport& out) {
+  auto& msg = parser.get();
+  http::serializer<IsRequest, http::buffer_body> sr{msg};
+  std::unique_ptr<char[]> piece(new char[body_piece]);
+  if (auto [ec, n] = co_await http::async_write_header(out, sr, use_tuple); ec) {
+    co_return std::pair{error_code{}, ec};
+  }
+  do {
+    if (!parser.is_done()) {
+      msg.body().data = piece.get();
+      msg.body().size = body_piece;
+      auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
+      if (ec == http::error::need_buffer) {
+        ec = {};
+      }
+      if (ec) {
+        co_return std::pair{ec, error_code{}};
+      }
+      msg.body().size = body_piece - msg.body().size;
+      msg.body().data = piece.get();
+      msg.body().more = !parser.is_done();
+    } else {
+      msg.body().data = nullptr;
+      msg.body().size = 0;
+      msg.body().more = false;
+    }
+    auto [ec, n] = co_await http::async_write(out, sr, use_tuple);
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      co_return std::pair{error_code{}, ec};
+    }
+  } while (!parser.is_done() || !sr.is_done());
+  co_return std::pair{error_code{}, error_code{}};
+}
+
+/// After hop-by-hop headers are gone, the body must still be framed for
+/// the next hop: keep Content-Length, otherwise chunk it.
+template <class Message>
+void reframe(Message& msg, bool had_length, bool chunked_or_eof) {
+  if (!had_length && chunked_or_eof) {
+    msg.chunked(true);
+  }
+}
+
+}  // namespace
+
+awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client_buffer,
+                                   http::request_parser<http::buffer_body>& parser,
+                                   const route_runtime& route, http_upstream_cache& cache,
+                                   const std::string& client_ip, bool client_tls) {
+  const auto& rc = *route.cfg;
+  auto& req = parser.get();
+  const bool client_keep_alive = req.keep_alive();
+  const bool head = req.method() == http::verb::head;
+  const unsigned client_version = req.version();
+
+  if (!cache.leg || cache.route != &route || !cache.leg->is_open()) {
+    cache.leg.reset();
+    cache.buffer.clear();
+    cache.url_index = route.next_url.fetch_add(1, std::memory_order_relaxed) % rc.upstream.urls.size();
+    const auto& url = rc.upstream.urls[cache.url_index];
+    auto [leg, error] = co_await open_http_upstream(url, route.upstream_tls.get(),
+                                                    rc.upstream.tls.server_name,
+                                                    rc.upstream.connect_timeout);
+    if (!leg) {
+      spdlog::warn("route {}: {}", rc.name, error);
+      auto res = ws::make_error_response(http::status::bad_gateway, client_version, "upstream unreachable\n");
+      co_await http::async_write(client, res, use_tuple);
+      co_return http_outcome::upstream_unreachable;
+    }
+    cache.leg = std::move(leg);
+    cache.route = &route;
+  }
+  const auto& url = rc.upstream.urls[cache.url_index];
+
+  // Like nginx, tether answers Expect: 100-continue itself: it is about to
+  // read the body anyway, and the upstream then never sees a bare Expect.
+  if (beast::iequals(req[http::field::expect], "100-continue")) {
+    req.erase(http::field::expect);
+    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (auto ec = co_await client.write_all(net::buffer(cont)); ec) {
+      co_return http_outcome::close;
+    }
+  }
+  const bool req_chunked = req.chunked();
+  const bool req_length = parser.content_length().has_value();
+  req.target(upstream_target(req.target(), rc.path, rc.upstream.strip_prefix, url.path));
+  strip_hop_by_hop(req.base());
+  add_forwarded(req.base(), client_ip, client_tls);
+  req.version(11);
+  reframe(req, req_length, req_chunked);
+
+  auto [rec, wec] = co_await relay_message<true>(client, client_buffer, parser, *cache.leg);
+  if (rec) {
+    cache.leg.reset();
+    co_return http_outcome::close;
+  }
+  if (wec) {
+    cache.leg.reset();
+    auto res = ws::make_error_response(http::status::bad_gateway, client_version, "upstream write failed\n");
+    co_await http::async_write(client, res, use_tuple);
+    co_return http_outcome::close;
+  }
+
+  std::optional<http::response_parser<http::buffer_body>> parser_slot;
+  for (;;) {
+    auto& p = parser_slot.emplace();
+    p.body_limit(boost::none);
+    p.skip(head);
+    auto [ec, n] = co_await http::async_read_header(*cache.leg, cache.buffer, p, use_tuple);
+    if (ec) {
+      cache.leg.reset();
+      auto res = ws::make_error_response(http::status::bad_gateway, client_version, "no response from upstream\n");
+      co_await http::async_write(client, res, use_tuple);
+      co_return http_outcome::close;
+    }
+    const auto status = p.get().result_int();
+    if (status / 100 != 1 || status == 101) {
+      break;
+    }
+    // Interim answers: 100 was already sent by tether; others (103) pass on.
+    if (status != 100 && client_version == 11) {
+      http::response<http::empty_body> interim{p.get().result(), 11};
+      interim.base() = p.get().base();
+      http::serializer<false, http::empty_body> sr{interim};
+      co_await http::async_write_header(client, sr, use_tuple);
+    }
+  }
+  auto& rp = *parser_slot;
+  auto& res = rp.get();
+  const bool upstream_keep_alive = res.keep_alive();
+  const bool res_length = rp.content_length().has_value();
+  const bool res_chunked = res.chunked();
+  const bool no_body = head || res.result_int() / 100 == 1 || res.result() == http::status::no_content ||
+                       res.result() == http::status::not_modified;
+  const bool until_eof = !no_body && !res_length && !res_chunked;
+  strip_hop_by_hop(res.base());
+  bool keep = client_keep_alive;
+  if (!no_body) {
+    if (client_version == 10 && !res_length) {
+      keep = false;  // HTTP/1.0 has no chunking: the end of the body is the close
+    } else {
+      reframe(res, res_length, res_chunked || until_eof);
+    }
+  }
+  res.version(client_version);
+  res.keep_alive(keep);
+  auto [rrec, rwec] = co_await relay_message<false>(*cache.leg, cache.buffer, rp, client);
+  if (rrec || rwec || !upstream_keep_alive || until_eof) {
+    cache.leg.reset();
+  }
+  if (rrec || rwec) {
+    co_return http_outcome::close;
+  }
+  co_return keep ? http_outcome::keep_alive : http_outcome::close;
+}
+
+}  // namespace tether

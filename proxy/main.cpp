@@ -1,0 +1,84 @@
+// tether: arguments, configuration, start-up and signals.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "config.hpp"
+#include "logging.hpp"
+#include "server.hpp"
+
+namespace {
+
+void raise_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::string default_config_path() {
+  if (const char* env = std::getenv("TETHER_CONFIG"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return "tether.yaml";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tether: a WebSocket reverse proxy that keeps long-lived links alive"};
+  std::string config_path = default_config_path();
+  bool check = false;
+  bool version = false;
+  std::size_t threads = 0;
+  app.add_option("-c,--config", config_path, "configuration file (default: $TETHER_CONFIG, else ./tether.yaml)");
+  app.add_flag("--check", check, "validate the configuration and exit");
+  app.add_flag("--version", version, "print the version and exit");
+  app.add_option("--threads", threads, "worker threads (default: one per core)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "tether: " << e.what() << "\n" << "run 'tether --help' for usage\n";
+    return 2;
+  }
+  if (version) {
+    std::cout << "tether " << TETHER_VERSION << "\n";
+    return 0;
+  }
+
+  auto loaded = tether::load_config(config_path);
+  if (!loaded.value) {
+    for (const auto& e : loaded.errors) {
+      std::cerr << e << "\n";
+    }
+    return 1;
+  }
+  if (check) {
+    std::cout << "ok\n";
+    return 0;
+  }
+  tether::setup_logging(loaded.value->log);
+  raise_file_limit();
+  try {
+    tether::server srv(loaded.value, threads);
+    if (auto error = srv.start(); !error.empty()) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+    srv.handle_signals(config_path);
+    spdlog::info("tether {} started with {}", TETHER_VERSION, config_path);
+    srv.run();
+    spdlog::info("drained, exiting");
+  } catch (const std::exception& e) {
+    spdlog::error("start-up failed: {}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,76 @@
+#pragma once
+// The process: worker threads with their io_contexts, the listeners, the
+// admin endpoint, the current configuration generation, reload and drain.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "metrics.hpp"
+#include "runtime.hpp"
+
+namespace tether {
+
+class admin;
+class listener;
+class listener_context;
+class worker;
+
+class server {
+ public:
+  /// `threads`: 0 means one per core.
+  server(std::shared_ptr<const config> cfg, std::size_t threads = 0);
+  ~server();
+
+  /// Binds every listener and the admin endpoint; empty on success, else the error.
+  std::string start();
+  /// Runs the workers until the server stops; the calling thread is worker 0.
+  void run();
+  /// Runs the workers on background threads (tests).
+  void run_in_background();
+  /// Stops at once and joins background threads.
+  void stop();
+
+  /// SIGHUP: applies `cfg` to new sessions; true when it took effect.
+  bool reload(std::shared_ptr<const config> cfg, std::string& error);
+  /// SIGTERM: /readyz turns 503, listeners close, sessions get 1001 spread
+  /// over drain_timeout, then the workers stop.
+  void drain();
+  /// Installs SIGHUP/SIGTERM/SIGINT handling; reload re-reads `config_path`.
+  void handle_signals(std::string config_path);
+
+  std::shared_ptr<const runtime> current() const;
+  worker& next_worker();
+  metrics& stats() { return metrics_; }
+  bool ready() const { return ready_.load() && !draining_.load(); }
+  bool draining() const { return draining_.load(); }
+  /// Bound port of a listener by name (0 if none), and of the admin endpoint.
+  std::uint16_t port(const std::string& listener_name) const;
+  std::uint16_t admin_port() const;
+
+ private:
+  std::string apply_listeners(const config& cfg);
+  void drain_worker(worker& w, std::chrono::milliseconds over);
+  void worker_drained();
+
+  std::vector<std::unique_ptr<worker>> workers_;
+  metrics metrics_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const runtime> runtime_;
+  std::map<std::string, std::shared_ptr<listener>> listeners_;
+  std::map<std::string, std::shared_ptr<listener_context>> contexts_;
+  std::unique_ptr<admin> admin_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<std::size_t> workers_drained_{0};
+  std::function<void()> signal_cleanup_;
+};
+
+}  // namespace tether

@@ -1,0 +1,427 @@
+// The relay half of session: frames in, policy, frames out.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
+
+#include "session.hpp"
+#include "heartbeat_text.hpp"
+#include "worker.hpp"
+
+namespace tether {
+namespace {
+
+/// Frames up to this size are relayed whole (held until complete), so that a
+/// leg that dies mid-frame never leaves half a message on the other leg.
+/// Larger frames stream through piecewise.
+constexpr std::uint64_t frame_hold_limit = 64 * 1024;
+/// A reader stops reading while the other leg has this much unwritten.
+constexpr std::size_t high_water = 512 * 1024;
+/// How long tether waits for the peer's answer to a close frame it sent.
+constexpr auto close_timeout = std::chrono::seconds(5);
+
+std::span<const std::uint8_t> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up,
+                          std::span<const std::uint8_t> client_leftover) {
+  const auto& rc = *route_->cfg;
+  stats_ = &route_->stats->shards[worker_.index()];
+  stats_->sessions_total.add();
+  stats_->sessions_active.add(1);
+  phase_ = phase::relay;
+  client_ = std::make_shared<leg>(worker_, std::move(client), /*to_server=*/false,
+                                  rc.limits.max_message_size);
+  net::co_spawn(worker_.ioc(), writer(client_, true), net::detached);
+  attach_upstream(std::move(up));
+  // Bytes the client sent right behind its request.
+  if (!client_leftover.empty()) {
+    std::vector<std::uint8_t> copy(client_leftover.begin(), client_leftover.end());
+    on_client_bytes(copy);
+  }
+  net::co_spawn(worker_.ioc(), client_reader(client_), net::detached);
+  schedule_next(steady::now());
+}
+
+void session::attach_upstream(upstream_attempt up) {
+  const auto& rc = *route_->cfg;
+  upstream_ = std::make_shared<leg>(worker_, std::move(up.leg), /*to_server=*/true,
+                                    rc.limits.max_message_size);
+  upstream_state_ = upstream_state::open;
+  net::co_spawn(worker_.ioc(), writer(upstream_, false), net::detached);
+  if (!up.leftover.empty()) {
+    on_upstream_bytes(*upstream_, up.leftover);
+  }
+  net::co_spawn(worker_.ioc(), upstream_reader(upstream_), net::detached);
+}
+
+awaitable<void> session::writer(std::shared_ptr<leg> l, bool is_client) {
+  auto self = shared_from_this();
+  const auto ec = co_await l->run_writer();
+  if (ec && phase_ != phase::done) {
+    if (is_client) {
+      client_gone(ws::close_code::going_away);
+    } else if (l == upstream_) {
+      upstream_lost(*l, ws::close_code::abnormal, {}, false);
+    }
+  }
+  finish_if_done();
+}
+
+awaitable<void> session::client_reader(std::shared_ptr<leg> l) {
+  auto self = shared_from_this();
+  for (;;) {
+    if (auto up = upstream_; up && upstream_state_ == upstream_state::open) {
+      co_await up->wait_below(high_water);
+    }
+    if (l->closed() || l->close_received) {
+      break;
+    }
+    auto [ec, n] = co_await l->io().read_some(net::buffer(worker_.read_buffer().data(), worker_.read_buffer().size()));
+    if (ec) {
+      if (!l->close_received && phase_ != phase::done) {
+        client_gone(ws::close_code::going_away);
+      }
+      break;
+    }
+    l->last_rx = steady::now();
+    l->ping_outstanding = false;
+    on_client_bytes({worker_.read_buffer().data(), n});
+  }
+  finish_if_done();
+}
+
+awaitable<void> session::upstream_reader(std::shared_ptr<leg> l) {
+  auto self = shared_from_this();
+  for (;;) {
+    if (auto c = client_; c) {
+      co_await c->wait_below(high_water);
+    }
+    if (l->closed() || l->close_received || l != upstream_) {
+      break;
+    }
+    auto [ec, n] = co_await l->io().read_some(net::buffer(worker_.read_buffer().data(), worker_.read_buffer().size()));
+    if (ec) {
+      if (!l->close_received && l == upstream_ && phase_ != phase::done) {
+        upstream_lost(*l, ws::close_code::abnormal, {}, false);
+      }
+      break;
+    }
+    l->last_rx = steady::now();
+    l->ping_outstanding = false;
+    on_upstream_bytes(*l, {worker_.read_buffer().data(), n});
+  }
+  finish_if_done();
+}
+
+void session::on_client_bytes(std::span<std::uint8_t> in) {
+  auto& p = client_->parser();
+  auto& st = from_client_;
+  while (!client_->close_received && phase_ != phase::done) {
+    std::size_t used = 0;
+    const auto k = p.next(in, used);
+    in = in.subspan(used);
+    leg* up = upstream_state_ == upstream_state::open ? upstream_.get() : nullptr;
+    switch (k) {
+      case ws::frame_parser::kind::need_more:
+        return;
+      case ws::frame_parser::kind::error:
+        // The offender gets the RFC code; the backend sees the client go away.
+        client_->send_close(p.error_code(), {});
+        client_->close_after_flush();
+        client_gone(ws::close_code::going_away);
+        return;
+      case ws::frame_parser::kind::control:
+        on_client_control(p.header(), p.payload());
+        break;
+      case ws::frame_parser::kind::frame_begin: {
+        const auto& h = p.header();
+        st.frame = h;
+        st.hold.clear();
+        st.delivered = false;
+        if (h.op != ws::opcode::cont) {
+          st.discard = false;
+          client_msg_op_ = h.op;
+        }
+        // A message whose start went to a leg that is gone cannot be finished.
+        st.discard = st.discard || up == nullptr;
+        st.streaming = !st.discard && h.length > frame_hold_limit;
+        if (st.streaming) {
+          up->begin_frame(h.op, h.fin, h.length, &h.key);
+        }
+        break;
+      }
+      case ws::frame_parser::kind::data: {
+        auto piece = p.payload();
+        stats_->bytes[0].add(piece.size());
+        if (st.discard) {
+          break;
+        }
+        if (st.streaming) {
+          if (up != nullptr) {
+            up->frame_piece(piece);
+          }
+        } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
+          on_client_frame(st.frame, piece);
+          st.delivered = true;
+        } else {
+          st.hold.insert(st.hold.end(), piece.begin(), piece.end());
+        }
+        break;
+      }
+      case ws::frame_parser::kind::frame_end: {
+        if (!st.discard && !st.streaming && !st.delivered) {
+          on_client_frame(st.frame, st.hold);
+        }
+        if (st.frame.fin) {
+          stats_->messages[0].add();
+          st.discard = false;
+        }
+        break;
+      }
+    }
+  }
+}
+
+void session::on_client_frame(const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+  // A whole text message in one frame may be a client heartbeat that
+  // tether answers itself.
+  if (h.fin && h.op == ws::opcode::text && !route_->cfg->heartbeat.client.answer.empty() &&
+      answer(payload)) {
+    return;
+  }
+  if (upstream_state_ == upstream_state::open) {
+    upstream_->send_frame(h.op, h.fin, payload, &h.key);
+  }
+}
+
+bool session::answer(std::span<const std::uint8_t> payload) {
+  const auto& rules = route_->cfg->heartbeat.client.answer;
+  const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const auto& re = route_->answer_regex[i];
+    const bool hit = re ? std::regex_match(text.begin(), text.end(), *re) : text == rules[i].match;
+    if (hit) {
+      client_->inject(ws::opcode::text, expand_now_ms(rules[i].reply));
+      stats_->app_heartbeats_answered.add();
+      return true;
+    }
+  }
+  return false;
+}
+
+void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
+  auto& p = up.parser();
+  auto& st = from_upstream_;
+  while (!up.close_received && &up == upstream_.get() && phase_ != phase::done) {
+    std::size_t used = 0;
+    const auto k = p.next(in, used);
+    in = in.subspan(used);
+    leg& down = *client_;
+    switch (k) {
+      case ws::frame_parser::kind::need_more:
+        return;
+      case ws::frame_parser::kind::error: {
+        const auto code = p.error_code();
+        up.send_close(code, {});
+        up.close_after_flush();
+        upstream_state_ = upstream_state::gone;
+        // Too big goes to the client as too big; anything else is a bad gateway.
+        const auto to_client = code == ws::close_code::too_big ? code : ws::close_code::bad_gateway;
+        down.send_close(to_client, {});
+        phase_ = phase::closing;
+        deadline_ = steady::now() + close_timeout;
+        schedule_next(steady::now());
+        return;
+      }
+      case ws::frame_parser::kind::control:
+        on_upstream_control(up, p.header(), p.payload());
+        break;
+      case ws::frame_parser::kind::frame_begin: {
+        const auto& h = p.header();
+        st.frame = h;
+        st.hold.clear();
+        st.delivered = false;
+        st.streaming = h.length > frame_hold_limit;
+        if (st.streaming) {
+          down.begin_frame(h.op, h.fin, h.length);
+        }
+        break;
+      }
+      case ws::frame_parser::kind::data: {
+        auto piece = p.payload();
+        stats_->bytes[1].add(piece.size());
+        if (st.streaming) {
+          down.frame_piece(piece);
+        } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
+          down.send_frame(st.frame.op, st.frame.fin, piece);
+          st.delivered = true;
+        } else {
+          st.hold.insert(st.hold.end(), piece.begin(), piece.end());
+        }
+        break;
+      }
+      case ws::frame_parser::kind::frame_end:
+        if (!st.streaming && !st.delivered) {
+          down.send_frame(st.frame.op, st.frame.fin, st.hold);
+        }
+        if (st.frame.fin) {
+          stats_->messages[1].add();
+        }
+        break;
+    }
+  }
+}
+
+void session::on_client_control(const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+  auto& p = client_->parser();
+  switch (h.op) {
+    case ws::opcode::ping:
+      client_->send_control(ws::opcode::pong, payload);
+      return;
+    case ws::opcode::pong:
+      return;
+    case ws::opcode::close: {
+      client_->close_received = true;
+      const auto code = p.close_code();
+      const auto reason = p.close_reason();
+      const std::string_view why(reinterpret_cast<const char*>(reason.data()), reason.size());
+      if (upstream_state_ == upstream_state::open && !upstream_->close_sent()) {
+        // The client starts the closing handshake: pass it on, and answer
+        // the client with whatever the backend answers.
+        upstream_->send_close(code, why);
+        phase_ = phase::closing;
+        deadline_ = steady::now() + close_timeout;
+        schedule_next(steady::now());
+        return;
+      }
+      if (upstream_state_ == upstream_state::open && upstream_->close_received) {
+        // The client answers a close the backend started.
+        upstream_->send_close(code, why);
+        upstream_->close_after_flush();
+      }
+      if (!client_->close_sent()) {
+        client_->send_close(code, why);
+      }
+      client_->close_after_flush();
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void session::on_upstream_control(leg& up, const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+  auto& p = up.parser();
+  switch (h.op) {
+    case ws::opcode::ping:
+      up.send_control(ws::opcode::pong, payload);
+      return;
+    case ws::opcode::pong:
+      return;
+    case ws::opcode::close: {
+      up.close_received = true;
+      const auto code = p.close_code();
+      const auto reason = p.close_reason();
+      const std::string_view why(reinterpret_cast<const char*>(reason.data()), reason.size());
+      if (up.close_sent()) {
+        // The backend answers a close that came from the client (or from tether).
+        up.close_after_flush();
+        upstream_state_ = upstream_state::gone;
+        if (!client_->close_sent()) {
+          client_->send_close(code, why);
+        }
+        if (client_->close_received) {
+          client_->close_after_flush();
+        }
+        return;
+      }
+      upstream_lost(up, code, why, true);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void session::client_gone(std::uint16_t upstream_code) {
+  if (phase_ == phase::done) {
+    return;
+  }
+  if (!client_->close_sent()) {
+    client_->abort();
+  }
+  if (upstream_state_ == upstream_state::open) {
+    if (!upstream_->close_sent()) {
+      upstream_->send_close(upstream_code, {});
+    }
+    if (upstream_->close_received) {
+      upstream_->close_after_flush();
+    }
+  }
+  phase_ = phase::closing;
+  deadline_ = steady::now() + close_timeout;
+  schedule_next(steady::now());
+  finish_if_done();
+}
+
+void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason, bool had_close_frame) {
+  if (phase_ == phase::done || &up != upstream_.get()) {
+    return;
+  }
+  if (had_close_frame) {
+    // The backend starts the closing handshake: reply, then tell the client.
+    up.send_close(code, reason);
+    up.close_after_flush();
+  } else {
+    up.abort();
+  }
+  upstream_state_ = upstream_state::gone;
+  if (had_close_frame) {
+    client_->send_close(code, reason);
+  } else {
+    client_->send_close(ws::close_code::bad_gateway, "upstream lost");
+  }
+  if (client_->close_received) {
+    client_->close_after_flush();
+  }
+  phase_ = phase::closing;
+  deadline_ = steady::now() + close_timeout;
+  schedule_next(steady::now());
+}
+
+void session::drain() {
+  if (phase_ == phase::handshake) {
+    if (client_io_) {
+      client_io_->close();
+    }
+    return;
+  }
+  if (phase_ != phase::relay) {
+    return;
+  }
+  client_->send_close(ws::close_code::going_away, "tether is shutting down");
+  if (upstream_state_ == upstream_state::open) {
+    upstream_->send_close(ws::close_code::going_away, {});
+  }
+  phase_ = phase::closing;
+  deadline_ = steady::now() + close_timeout;
+  schedule_next(steady::now());
+}
+
+void session::finish_if_done() {
+  if (phase_ == phase::done || !client_) {
+    return;
+  }
+  const bool up_done = !upstream_ || upstream_->closed();
+  if (!client_->closed() || !up_done) {
+    return;
+  }
+  phase_ = phase::done;
+  worker_.wheel().cancel(*this);
+  stats_->sessions_active.add(-1);
+}
+
+}  // namespace tether

@@ -1,0 +1,113 @@
+// The timer half of session: the handshake deadline, idle pings and dead
+// peers on both legs, app heartbeats, and the close deadline. All of it runs
+// from one wheel entry whose deadline is recomputed here; the data path only
+// stamps times.
+#include <spdlog/spdlog.h>
+
+#include "heartbeat_text.hpp"
+#include "session.hpp"
+#include "worker.hpp"
+
+namespace tether {
+
+bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
+                        steady::time_point now) {
+  if (c.ping_interval.count() == 0 || l.closed() || l.close_sent()) {
+    return false;
+  }
+  if (l.ping_outstanding) {
+    return c.pong_timeout.count() > 0 && now - l.ping_sent_at >= c.pong_timeout;
+  }
+  if (now - l.last_rx >= c.ping_interval) {
+    l.send_control(ws::opcode::ping, {});
+    l.ping_outstanding = true;
+    l.ping_sent_at = now;
+    stats_->pings_sent[static_cast<int>(kind)].add();
+  }
+  return false;
+}
+
+void session::on_timer(steady::time_point now) {
+  if (phase_ == phase::handshake) {
+    if (now >= deadline_) {
+      timed_out_ = true;
+      if (client_io_) {
+        client_io_->close();
+      }
+    } else {
+      worker_.wheel().schedule(*this, deadline_);
+    }
+    return;
+  }
+  if (phase_ == phase::done) {
+    return;
+  }
+  if (phase_ == phase::closing && now >= deadline_) {
+    // A peer that never answered our close frame.
+    client_->abort();
+    if (upstream_) {
+      upstream_->abort();
+    }
+    finish_if_done();
+    return;
+  }
+  const auto& hb = route_->cfg->heartbeat;
+  if (check_leg(*client_, hb.client, leg_kind::client, now)) {
+    stats_->heartbeat_timeouts[0].add();
+    spdlog::debug("route {}: client {} silent, dropped", route_->cfg->name, client_ip_);
+    client_->abort();
+    client_gone(ws::close_code::going_away);
+    return;
+  }
+  if (upstream_state_ == upstream_state::open &&
+      check_leg(*upstream_, hb.upstream, leg_kind::upstream, now)) {
+    stats_->heartbeat_timeouts[1].add();
+    spdlog::debug("route {}: upstream silent, treated as lost", route_->cfg->name);
+    upstream_lost(*upstream_, ws::close_code::abnormal, {}, false);
+    return;
+  }
+  if (const auto& app = hb.client.app; app && app->interval.count() > 0 && phase_ == phase::relay &&
+                                      now - client_->last_data_tx >= app->interval) {
+    client_->inject(ws::opcode::text, expand_now_ms(app->message));
+    // Also when the message had to wait for a boundary: one per interval.
+    client_->last_data_tx = now;
+    stats_->app_heartbeats_sent.add();
+  }
+  schedule_next(now);
+}
+
+void session::schedule_next(steady::time_point now) {
+  if (phase_ == phase::done) {
+    return;
+  }
+  auto next = steady::time_point::max();
+  auto consider = [&](steady::time_point t) { next = std::min(next, t); };
+  if (phase_ == phase::closing) {
+    consider(deadline_);
+  }
+  const auto& hb = route_->cfg->heartbeat;
+  auto leg_deadline = [&](const leg& l, const leg_heartbeat_config& c) {
+    if (c.ping_interval.count() == 0 || l.closed() || l.close_sent()) {
+      return;
+    }
+    if (l.ping_outstanding) {
+      if (c.pong_timeout.count() > 0) {
+        consider(l.ping_sent_at + c.pong_timeout);
+      }
+    } else {
+      consider(l.last_rx + c.ping_interval);
+    }
+  };
+  leg_deadline(*client_, hb.client);
+  if (upstream_state_ == upstream_state::open) {
+    leg_deadline(*upstream_, hb.upstream);
+  }
+  if (const auto& app = hb.client.app; app && app->interval.count() > 0 && phase_ == phase::relay) {
+    consider(client_->last_data_tx + app->interval);
+  }
+  if (next != steady::time_point::max()) {
+    worker_.wheel().schedule(*this, std::max(next, now));
+  }
+}
+
+}  // namespace tether

@@ -1,0 +1,153 @@
+#pragma once
+// One leg's byte stream: a TCP socket, optionally with TLS done by OpenSSL
+// directly on the socket's descriptor. Reads are readiness-based (wait until
+// readable, then read non-blocking into a caller's buffer), so an idle leg
+// owns no read buffer; the relay reads into a per-thread buffer instead.
+//
+// Also an AsyncReadStream/AsyncWriteStream, so Beast's HTTP parser and
+// serializer work on it for the handshake and plain HTTP pass-through.
+#include <openssl/ssl.h>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/buffer.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net.hpp"
+
+namespace tether {
+
+class transport {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  explicit transport(tcp::socket socket);
+  ~transport();
+  transport(transport&&) = delete;
+  transport& operator=(transport&&) = delete;
+
+  executor_type get_executor() { return socket_.get_executor(); }
+  tcp::socket& socket() { return socket_; }
+  bool is_tls() const { return ssl_ != nullptr; }
+  SSL* ssl() const { return ssl_; }
+  bool is_open() const { return socket_.is_open(); }
+
+  /// TLS server handshake. On error, `what` describes it for logs.
+  awaitable<error_code> tls_accept(SSL_CTX* ctx);
+  /// TLS client handshake with SNI `server_name` and, when the context
+  /// verifies, a host-name (or IP) check against `server_name`.
+  awaitable<error_code> tls_connect(SSL_CTX* ctx, const std::string& server_name);
+
+  /// Outcome of one non-blocking attempt.
+  enum class io_status { done, want_read, want_write, eof, error };
+
+  /// Reads what is available without blocking. `n` bytes on done.
+  io_status try_read(net::mutable_buffer buf, std::size_t& n, error_code& ec);
+  /// Writes what the socket takes without blocking. `n` bytes on done.
+  io_status try_write(net::const_buffer buf, std::size_t& n, error_code& ec);
+
+  /// Waits until at least one byte is read (or EOF/error).
+  awaitable<std::pair<error_code, std::size_t>> read_some(net::mutable_buffer buf);
+  /// Writes all of `buf`.
+  awaitable<error_code> write_all(net::const_buffer buf);
+
+  /// Sends close_notify if TLS (best effort, never waits) and closes.
+  void close();
+  /// Cancels pending waits, so a coroutine blocked on this leg wakes up.
+  void cancel();
+
+  /// Drops OpenSSL's record buffers if they are empty (idle sessions).
+  void release_buffers();
+
+  // AsyncReadStream / AsyncWriteStream for Beast HTTP.
+  template <class MutableBufferSequence, class Token>
+  auto async_read_some(const MutableBufferSequence& buffers, Token&& token);
+  template <class ConstBufferSequence, class Token>
+  auto async_write_some(const ConstBufferSequence& buffers, Token&& token);
+
+ private:
+  template <bool IsRead, class Buffer>
+  struct some_op;
+
+  tcp::socket socket_;
+  SSL* ssl_ = nullptr;
+};
+
+/// Non-blocking attempt first; otherwise wait for readiness and retry.
+/// Completion is always posted, never inline, so Beast's loops cannot recurse.
+template <bool IsRead, class Buffer>
+struct transport::some_op {
+  transport& t;
+  Buffer buf;
+  std::shared_ptr<std::vector<char>> storage{};  // owns buf for writes
+  bool started = false;
+  bool posted = false;
+  error_code result_ec{};
+  std::size_t result_n = 0;
+
+  template <class Self>
+  void operator()(Self& self, error_code ec = {}) {
+    if (posted) {
+      self.complete(result_ec, result_n);
+      return;
+    }
+    if (!ec) {
+      std::size_t n = 0;
+      io_status st;
+      if constexpr (IsRead) {
+        st = t.try_read(buf, n, ec);
+      } else {
+        st = t.try_write(buf, n, ec);
+      }
+      if (st == io_status::want_read || st == io_status::want_write) {
+        started = true;
+        t.socket_.async_wait(st == io_status::want_read ? tcp::socket::wait_read
+                                                        : tcp::socket::wait_write,
+                             std::move(self));
+        return;
+      }
+      if (st == io_status::eof) {
+        ec = net::error::eof;
+      }
+      result_n = n;
+    }
+    result_ec = ec;
+    if (!started) {
+      posted = true;
+      net::post(t.get_executor(), net::append(std::move(self), error_code{}));
+      return;
+    }
+    self.complete(result_ec, result_n);
+  }
+};
+
+template <class MutableBufferSequence, class Token>
+auto transport::async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+  net::mutable_buffer first;
+  for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+       ++it) {
+    net::mutable_buffer b = *it;
+    if (b.size() > 0) {
+      first = b;
+      break;
+    }
+  }
+  return net::async_compose<Token, void(error_code, std::size_t)>(
+      some_op<true, net::mutable_buffer>{*this, first}, token, socket_);
+}
+
+template <class ConstBufferSequence, class Token>
+auto transport::async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+  // Beast hands HTTP headers over as many small buffers; one linear copy
+  // makes them one TLS record and one syscall. Only the HTTP path uses this.
+  constexpr std::size_t max_linear = 64 * 1024;
+  auto data = std::make_shared<std::vector<char>>(std::min(net::buffer_size(buffers), max_linear));
+  net::buffer_copy(net::buffer(*data), buffers);
+  return net::async_compose<Token, void(error_code, std::size_t)>(
+      some_op<false, net::const_buffer>{*this, net::buffer(*data), data}, token, socket_);
+}
+
+}  // namespace tether
