@@ -110,6 +110,10 @@ class frame_parser {
  private:
   enum class state { header, payload, control_payload };
   kind fail(std::uint16_t code);
+  kind read_header(std::span<std::uint8_t> in, std::size_t& consumed);
+  kind read_payload(std::span<std::uint8_t> in, std::size_t& consumed);
+  kind read_control(std::span<std::uint8_t> in, std::size_t used, std::size_t& consumed);
+  kind finish_control(std::size_t used, std::size_t& consumed);
 
   bool expect_masked_;
   bool check_utf8_;
@@ -129,6 +133,10 @@ class frame_parser {
   utf8_validator utf8_;
   std::uint16_t error_ = 0;
   bool frame_open_ = false;  // frame_begin emitted, frame_end not yet
+  // The final frame_end was returned; message_opcode()/message_size() still
+  // describe that message until the next call, so a caller can read them at
+  // frame_end.
+  bool message_done_ = false;
 };
 
 }  // namespace tether::ws
