@@ -1,6 +1,8 @@
 #include "leg.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
@@ -8,7 +10,10 @@
 
 namespace tether {
 namespace {
+using namespace boost::asio::experimental::awaitable_operators;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+/// How long a closed leg may take to finish sending before its socket goes.
+constexpr auto linger_time = std::chrono::seconds(2);
 }
 
 leg::leg(worker& w, std::unique_ptr<transport> t, bool to_server, std::uint64_t max_message_size)
@@ -190,6 +195,7 @@ awaitable<error_code> leg::run_writer() {
     }
     if (out_.empty()) {
       // close_after_flush with nothing left: done.
+      co_await linger();
       closed_ = true;
       io_->close();
       if (reader_waiting_) {
@@ -218,6 +224,27 @@ awaitable<void> leg::wait_below(std::size_t limit) {
     co_await wake_reader_.async_wait(use_tuple);
     reader_waiting_ = false;
   }
+}
+
+awaitable<void> leg::linger() {
+  // Closing a socket with unread input (the peer's last close frame or TLS
+  // close_notify) makes the kernel send a reset, which the peer may see
+  // instead of our close frame. Send FIN, drain briefly, then close.
+  if (!reading_done) {
+    co_return;  // a reader still owns the input side
+  }
+  io_->shutdown_send();
+  net::steady_timer timer(io_->get_executor(), linger_time);
+  auto drain = [this]() -> awaitable<void> {
+    std::uint8_t sink[512];
+    for (;;) {
+      auto [ec, n] = co_await io_->read_some(net::buffer(sink));
+      if (ec) {
+        co_return;
+      }
+    }
+  };
+  co_await (drain() || timer.async_wait(use_tuple));
 }
 
 void leg::close_after_flush() {

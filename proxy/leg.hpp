@@ -74,12 +74,15 @@ class leg {
   steady::time_point ping_sent_at;
   bool ping_outstanding = false;
   bool close_received = false;
+  /// Nothing more is read from this leg (close received or protocol error).
+  bool reading_done = false;
 
  private:
   void reserve_header(const ws::frame_header& h);
   std::array<std::uint8_t, 4> fresh_key();
   void flush_pending();
   void wake();
+  awaitable<void> linger();
 
   worker& worker_;
   std::unique_ptr<transport> io_;

@@ -76,11 +76,12 @@ awaitable<void> session::client_reader(std::shared_ptr<leg> l) {
     if (auto up = upstream_; up && upstream_state_ == upstream_state::open) {
       co_await up->wait_below(high_water);
     }
-    if (l->closed() || l->close_received) {
+    if (l->closed() || l->reading_done) {
       break;
     }
     auto [ec, n] = co_await l->io().read_some(net::buffer(worker_.read_buffer().data(), worker_.read_buffer().size()));
     if (ec) {
+      l->reading_done = true;
       if (!l->close_received && phase_ != phase::done) {
         client_gone(ws::close_code::going_away);
       }
@@ -99,11 +100,12 @@ awaitable<void> session::upstream_reader(std::shared_ptr<leg> l) {
     if (auto c = client_; c) {
       co_await c->wait_below(high_water);
     }
-    if (l->closed() || l->close_received || l != upstream_) {
+    if (l->closed() || l->reading_done || l != upstream_) {
       break;
     }
     auto [ec, n] = co_await l->io().read_some(net::buffer(worker_.read_buffer().data(), worker_.read_buffer().size()));
     if (ec) {
+      l->reading_done = true;
       if (!l->close_received && l == upstream_ && phase_ != phase::done) {
         upstream_lost(*l, ws::close_code::abnormal, {}, false);
       }
@@ -119,7 +121,7 @@ awaitable<void> session::upstream_reader(std::shared_ptr<leg> l) {
 void session::on_client_bytes(std::span<std::uint8_t> in) {
   auto& p = client_->parser();
   auto& st = from_client_;
-  while (!client_->close_received && phase_ != phase::done) {
+  while (!client_->reading_done && phase_ != phase::done) {
     std::size_t used = 0;
     const auto k = p.next(in, used);
     in = in.subspan(used);
@@ -129,6 +131,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         return;
       case ws::frame_parser::kind::error:
         // The offender gets the RFC code; the backend sees the client go away.
+        client_->reading_done = true;
         client_->send_close(p.error_code(), {});
         client_->close_after_flush();
         client_gone(ws::close_code::going_away);
@@ -215,7 +218,7 @@ bool session::answer(std::span<const std::uint8_t> payload) {
 void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
   auto& p = up.parser();
   auto& st = from_upstream_;
-  while (!up.close_received && &up == upstream_.get() && phase_ != phase::done) {
+  while (!up.reading_done && &up == upstream_.get() && phase_ != phase::done) {
     std::size_t used = 0;
     const auto k = p.next(in, used);
     in = in.subspan(used);
@@ -225,6 +228,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
         return;
       case ws::frame_parser::kind::error: {
         const auto code = p.error_code();
+        up.reading_done = true;
         up.send_close(code, {});
         up.close_after_flush();
         upstream_state_ = upstream_state::gone;
@@ -285,6 +289,7 @@ void session::on_client_control(const ws::frame_header& h, std::span<const std::
       return;
     case ws::opcode::close: {
       client_->close_received = true;
+      client_->reading_done = true;
       const auto code = p.close_code();
       const auto reason = p.close_reason();
       const std::string_view why(reinterpret_cast<const char*>(reason.data()), reason.size());
@@ -323,6 +328,7 @@ void session::on_upstream_control(leg& up, const ws::frame_header& h, std::span<
       return;
     case ws::opcode::close: {
       up.close_received = true;
+      up.reading_done = true;
       const auto code = p.close_code();
       const auto reason = p.close_reason();
       const std::string_view why(reinterpret_cast<const char*>(reason.data()), reason.size());

@@ -227,6 +227,15 @@ void transport::close() {
   socket_.close(ec);
 }
 
+void transport::shutdown_send() {
+  if (ssl_ != nullptr && socket_.is_open() && SSL_is_init_finished(ssl_)) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+  }
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+}
+
 void transport::cancel() {
   error_code ec;
   socket_.cancel(ec);

@@ -56,6 +56,8 @@ class transport {
 
   /// Sends close_notify if TLS (best effort, never waits) and closes.
   void close();
+  /// Sends close_notify if TLS and a FIN, keeping the socket open for reading.
+  void shutdown_send();
   /// Cancels pending waits, so a coroutine blocked on this leg wakes up.
   void cancel();
 

@@ -1,0 +1,150 @@
+#include <boost/test/unit_test.hpp>
+
+#include "test_support.hpp"
+
+namespace tt {
+
+raw_client::raw_client(std::uint16_t port, bool tls) : socket_(ioc_) {
+  boost::system::error_code ec;
+  socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) {
+    return;
+  }
+  if (tls) {
+    ctx_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+    ctx_->load_verify_file(cert_path("ca.crt"));
+    tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *ctx_);
+    SSL_set_tlsext_host_name(tls_->native_handle(), "localhost");
+    tls_->handshake(ssl::stream_base::client, ec);
+    if (ec) {
+      return;
+    }
+  }
+  ok_ = true;
+}
+
+raw_client::~raw_client() {
+  boost::system::error_code ec;
+  socket_.close(ec);
+}
+
+bool raw_client::connected() const { return ok_; }
+
+boost::system::error_code raw_client::write(const std::string& bytes) {
+  boost::system::error_code ec;
+  if (tls_) {
+    net::write(*tls_, net::buffer(bytes), ec);
+  } else {
+    net::write(socket_, net::buffer(bytes), ec);
+  }
+  return ec;
+}
+
+std::string raw_client::read_some(ms timeout) {
+  std::string out;
+  if (eof_) {
+    return out;
+  }
+  char buf[65536];
+  bool done = false;
+  auto handler = [&](boost::system::error_code ec, std::size_t n) {
+    out.assign(buf, n);
+    if (ec) {
+      eof_ = true;
+    }
+    done = true;
+  };
+  if (tls_) {
+    tls_->async_read_some(net::buffer(buf), handler);
+  } else {
+    socket_.async_read_some(net::buffer(buf), handler);
+  }
+  ioc_.restart();
+  ioc_.run_for(timeout);
+  if (!done) {
+    socket_.cancel();
+    ioc_.restart();
+    ioc_.run_for(1000ms);
+  }
+  return out;
+}
+
+std::string raw_client::read_all(ms timeout) {
+  std::string out;
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!eof_ && std::chrono::steady_clock::now() < end) {
+    out += read_some(std::chrono::duration_cast<ms>(end - std::chrono::steady_clock::now()));
+  }
+  return out;
+}
+
+std::string raw_client::read_until(const std::string& delim, ms timeout) {
+  std::string out;
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!eof_ && out.find(delim) == std::string::npos && std::chrono::steady_clock::now() < end) {
+    out += read_some(std::chrono::duration_cast<ms>(end - std::chrono::steady_clock::now()));
+  }
+  return out;
+}
+
+std::string raw_client::upgrade(const std::string& target, const std::string& extra_headers) {
+  write("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+        extra_headers + "\r\n");
+  return read_until("\r\n\r\n", 5000ms);
+}
+
+http::response<http::string_body> http_request(std::uint16_t port, http::request<http::string_body> req,
+                                               bool tls, ms timeout) {
+  net::io_context ioc;
+  http::response<http::string_body> res;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 * 1024 * 1024);
+  beast::flat_buffer buffer;
+  boost::system::error_code result = net::error::timed_out;
+  req.version(11);
+  if (req.find(http::field::host) == req.end()) {
+    req.set(http::field::host, "127.0.0.1");
+  }
+  req.prepare_payload();
+  ssl::context ctx{ssl::context::tls_client};
+  beast::tcp_stream tcp_stream(ioc);
+  ssl::stream<beast::tcp_stream&> tls_stream(tcp_stream, ctx);
+  auto run = [&]() -> net::awaitable<void> {
+    constexpr auto t = net::as_tuple(net::use_awaitable);
+    auto [ec] = co_await tcp_stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), t);
+    if (ec) {
+      result = ec;
+      co_return;
+    }
+    if (tls) {
+      ctx.load_verify_file(cert_path("ca.crt"));
+      SSL_set_tlsext_host_name(tls_stream.native_handle(), "localhost");
+      auto [hec] = co_await tls_stream.async_handshake(ssl::stream_base::client, t);
+      if (hec) {
+        result = hec;
+        co_return;
+      }
+      auto [wec, wn] = co_await http::async_write(tls_stream, req, t);
+      auto [rec, rn] = co_await http::async_read(tls_stream, buffer, parser, t);
+      result = wec ? wec : rec;
+    } else {
+      auto [wec, wn] = co_await http::async_write(tcp_stream, req, t);
+      auto [rec, rn] = co_await http::async_read(tcp_stream, buffer, parser, t);
+      result = wec ? wec : rec;
+    }
+  };
+  net::co_spawn(ioc, run(), net::detached);
+  ioc.run_for(timeout);
+  BOOST_REQUIRE_MESSAGE(!result, "HTTP request to port " << port << " failed: " << result.message());
+  return parser.release();
+}
+
+http::response<http::string_body> http_get(std::uint16_t port, const std::string& target, bool tls,
+                                           const std::string& host) {
+  http::request<http::string_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, host);
+  return http_request(port, std::move(req), tls);
+}
+
+}  // namespace tt
