@@ -405,25 +405,13 @@ void parse_root(parse_context& ctx, const YAML::Node& root, config& cfg) {
 }
 
 std::shared_ptr<config> parse_document(parse_context& ctx, const std::string& text) {
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(text);
-  } catch (const YAML::ParserException& e) {
-    ctx.error(e.mark, "", "YAML syntax error: " + e.msg);
+  const auto root = config_yaml::load_document(ctx, text);
+  if (!root) {
     return nullptr;
-  }
-  if (documents.empty() || documents.front().IsNull()) {
-    ctx.error(YAML::Mark::null_mark(), "", "the configuration is empty");
-    return nullptr;
-  }
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (!documents[i].IsNull()) {
-      ctx.error(documents[i].Mark(), "", "only one YAML document is allowed");
-    }
   }
   auto cfg = std::make_shared<config>();
   try {
-    parse_root(ctx, documents.front(), *cfg);
+    parse_root(ctx, *root, *cfg);
   } catch (const YAML::Exception& e) {
     // Defensive: the readers only use checked accessors, but a yaml-cpp
     // surprise must still become an error message, not a crash in --check.

@@ -1,5 +1,8 @@
 #include "config_yaml.hpp"
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -73,7 +76,88 @@ bool all_digits(std::string_view text) {
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+/// Sees where each document starts and whether it holds anything.
+class document_probe : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    start_ = mark;
+    empty_ = true;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { empty_ = false; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {
+    empty_ = false;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    empty_ = false;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    empty_ = false;
+  }
+  void OnMapEnd() override {}
+
+  const YAML::Mark& start() const { return start_; }
+  bool empty() const { return empty_; }
+
+ private:
+  YAML::Mark start_;
+  bool empty_ = true;
+};
+
+/// Walks every document without building it. YAML::LoadAll is not used:
+/// yaml-cpp 0.7 leaves a stray "," at document level unconsumed and then
+/// reports the same empty document forever (jbeder/yaml-cpp#1040), which
+/// would hang --check and reloads. A document that does not move the
+/// parser on is reported as a syntax error instead.
+bool check_documents(parse_context& ctx, const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  document_probe probe;
+  int last_start = -1;
+  for (bool first = true; parser.HandleNextDocument(probe); first = false) {
+    const YAML::Mark& mark = probe.start();
+    if (mark.pos <= last_start) {
+      const std::size_t at = static_cast<std::size_t>(std::max(mark.pos, 0));
+      const std::string_view token = at < text.size() ? std::string_view(text).substr(at, 1) : "";
+      ctx.error(mark, "", "YAML syntax error: unexpected " + in_quotes(token));
+      return false;
+    }
+    last_start = mark.pos;
+    if (!first && !probe.empty()) {
+      ctx.error(mark, "", "only one YAML document is allowed");
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+std::optional<YAML::Node> load_document(parse_context& ctx, const std::string& text) {
+  YAML::Node root;
+  try {
+    if (!check_documents(ctx, text)) {
+      return std::nullopt;
+    }
+    root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own text for this one is "bad file".
+    ctx.error(e.mark, "", "YAML syntax error: nesting is too deep");
+    return std::nullopt;
+  } catch (const YAML::ParserException& e) {
+    ctx.error(e.mark, "", "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  }
+  if (root.IsNull()) {
+    ctx.error(YAML::Mark::null_mark(), "", "the configuration is empty");
+    return std::nullopt;
+  }
+  return root;
+}
 
 std::string in_quotes(std::string_view text) {
   std::string out;

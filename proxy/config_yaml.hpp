@@ -70,6 +70,10 @@ class parse_context {
   std::vector<file_ref> ca_files_;
 };
 
+/// The single document in `text`. Reports a YAML syntax error, an empty
+/// configuration or a second document, and then returns nullopt.
+std::optional<YAML::Node> load_document(parse_context& ctx, const std::string& text);
+
 // Typed readers: each reports a wrong type or value at `at` and returns
 // false, leaving `out` untouched so that defaults survive bad input.
 bool read_string(parse_context& ctx, const field& at, std::string& out);

@@ -157,18 +157,25 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
                       rc.upstream.urls.front().path),
       upstream_key_, client_ip_, listener_->tls() != nullptr);
 
+  // Round robin over upstream.urls; an endpoint that cannot be reached
+  // passes the handshake on to the next one (each within connect_timeout).
   const auto& urls = rc.upstream.urls;
   const auto first = route_->next_url.fetch_add(1, std::memory_order_relaxed);
-  const auto& url = urls[first % urls.size()];
-  if (url.path != urls.front().path) {
+  upstream_attempt up;
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    url_index_ = (first + i) % urls.size();
+    const auto& url = urls[url_index_];
     upstream_request_.target(upstream_target(client_request_.target(), rc.path,
                                              rc.upstream.strip_prefix, url.path));
-  }
-  auto up = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                   upstream_request_, upstream_key_, client_request_,
-                                   rc.upstream.connect_timeout);
-  if (up.result == upstream_attempt::status::unreachable) {
+    up = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
+                                upstream_request_, upstream_key_, client_request_,
+                                rc.upstream.connect_timeout);
+    if (up.result != upstream_attempt::status::unreachable) {
+      break;
+    }
     spdlog::warn("route {}: {}", rc.name, up.error);
+  }
+  if (up.result == upstream_attempt::status::unreachable) {
     fail_handshake(handshake_failure::upstream_unreachable);
     co_await reply(ws::make_error_response(http::status::bad_gateway, 11, "upstream unreachable\n"));
     co_return;

@@ -55,7 +55,7 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   // Relay.
   void start_relay(std::unique_ptr<transport> client, upstream_attempt up,
                    std::span<const std::uint8_t> client_leftover);
-  void attach_upstream(upstream_attempt up);
+  void attach_upstream(upstream_attempt up, bool read_leftover = true);
   awaitable<void> client_reader(std::shared_ptr<leg> l);
   awaitable<void> upstream_reader(std::shared_ptr<leg> l);
   awaitable<void> writer(std::shared_ptr<leg> l, bool is_client);
@@ -97,17 +97,46 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   std::shared_ptr<leg> upstream_;
   upstream_state upstream_state_ = upstream_state::open;
 
-  // Client -> upstream message state.
+  // Per-direction message state.
   struct inbound {
-    ws::frame_header frame;                  // current data frame
-    std::vector<std::uint8_t> hold;          // a small frame that came in pieces
-    bool streaming = false;                  // current frame is relayed piecewise
-    bool discard = false;                    // rest of this message cannot be delivered
-    bool delivered = false;                  // current frame already sent whole
+    ws::frame_header frame;               // current data frame
+    std::vector<std::uint8_t> hold;       // a small frame that came in pieces
+    std::vector<std::uint8_t> message;    // a whole message being collected
+    bool streaming = false;               // current frame is relayed piecewise
+    bool discard = false;                 // rest of this message cannot be delivered
+    bool delivered = false;               // current frame already sent whole
+    bool live = false;                    // message goes to the upstream as it comes
+    bool whole = false;                   // message is one frame of at most frame_hold_limit
+    bool collect = false;                 // message is collected in `message`
   };
   inbound from_client_;
   inbound from_upstream_;
-  ws::opcode client_msg_op_ = ws::opcode::cont;
+
+  // Upstream re-establishment (SPEC section 6).
+  struct stored_message {
+    ws::opcode op;
+    std::vector<std::uint8_t> data;
+  };
+  void start_outage(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason);
+  awaitable<void> reconnect();
+  void restore(upstream_attempt up);
+  void give_up(std::uint16_t code, std::string_view reason);
+  void stop_reconnecting();
+  bool wants_replay_copy() const;
+  void note_forwarded(ws::opcode op, std::span<const std::uint8_t> payload);
+  void buffer_or_send(ws::opcode op, std::span<const std::uint8_t> payload);
+  bool buffer_fits(std::size_t extra_bytes) const;
+  void buffer_overflow();
+  void clear_buffer();
+
+  std::size_t url_index_ = 0;         // upstream.urls entry in use
+  std::size_t forwarded_count_ = 0;   // client messages forwarded (replay.first)
+  std::vector<stored_message> replay_;
+  std::size_t replay_bytes_ = 0;
+  std::deque<stored_message> buffer_;
+  std::size_t buffer_bytes_ = 0;
+  steady::time_point outage_start_{};
+  std::unique_ptr<net::steady_timer> backoff_timer_;
 };
 
 }  // namespace tether

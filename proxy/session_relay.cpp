@@ -19,10 +19,6 @@ constexpr std::size_t high_water = 512 * 1024;
 /// How long tether waits for the peer's answer to a close frame it sent.
 constexpr auto close_timeout = std::chrono::seconds(5);
 
-std::span<const std::uint8_t> bytes_of(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 }  // namespace
 
 void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up,
@@ -45,13 +41,13 @@ void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up
   schedule_next(steady::now());
 }
 
-void session::attach_upstream(upstream_attempt up) {
+void session::attach_upstream(upstream_attempt up, bool read_leftover) {
   const auto& rc = *route_->cfg;
   upstream_ = std::make_shared<leg>(worker_, std::move(up.leg), /*to_server=*/true,
                                     rc.limits.max_message_size);
   upstream_state_ = upstream_state::open;
   net::co_spawn(worker_.ioc(), writer(upstream_, false), net::detached);
-  if (!up.leftover.empty()) {
+  if (read_leftover && !up.leftover.empty()) {
     on_upstream_bytes(*upstream_, up.leftover);
   }
   net::co_spawn(worker_.ioc(), upstream_reader(upstream_), net::detached);
@@ -125,7 +121,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
     std::size_t used = 0;
     const auto k = p.next(in, used);
     in = in.subspan(used);
-    leg* up = upstream_state_ == upstream_state::open ? upstream_.get() : nullptr;
+    const bool open = upstream_state_ == upstream_state::open;
     switch (k) {
       case ws::frame_parser::kind::need_more:
         return;
@@ -145,14 +141,19 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         st.hold.clear();
         st.delivered = false;
         if (h.op != ws::opcode::cont) {
+          // A new message: live to the upstream, or collected for the outage buffer.
           st.discard = false;
-          client_msg_op_ = h.op;
+          st.live = open;
+          st.whole = h.fin && h.length <= frame_hold_limit;
+          st.collect = !st.whole && (!open || wants_replay_copy());
+          st.message.clear();
+        } else if (st.live && !open) {
+          // Its start went to an upstream that is gone: it cannot be finished.
+          st.discard = true;
         }
-        // A message whose start went to a leg that is gone cannot be finished.
-        st.discard = st.discard || up == nullptr;
-        st.streaming = !st.discard && h.length > frame_hold_limit;
+        st.streaming = !st.discard && st.live && h.length > frame_hold_limit;
         if (st.streaming) {
-          up->begin_frame(h.op, h.fin, h.length, &h.key);
+          upstream_->begin_frame(h.op, h.fin, h.length, &h.key);
         }
         break;
       }
@@ -162,24 +163,43 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         if (st.discard) {
           break;
         }
-        if (st.streaming) {
-          if (up != nullptr) {
-            up->frame_piece(piece);
+        if (st.collect) {
+          st.message.insert(st.message.end(), piece.begin(), piece.end());
+          if (!st.live && !buffer_fits(st.message.size())) {
+            buffer_overflow();
+            return;
           }
-        } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
-          on_client_frame(st.frame, piece);
-          st.delivered = true;
-        } else {
-          st.hold.insert(st.hold.end(), piece.begin(), piece.end());
+        }
+        if (st.streaming) {
+          upstream_->frame_piece(piece);
+        } else if (st.live || st.whole) {
+          if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
+            on_client_frame(st.frame, piece);
+            st.delivered = true;
+          } else {
+            st.hold.insert(st.hold.end(), piece.begin(), piece.end());
+          }
         }
         break;
       }
       case ws::frame_parser::kind::frame_end: {
-        if (!st.discard && !st.streaming && !st.delivered) {
+        if (!st.discard && !st.streaming && !st.delivered && (st.live || st.whole)) {
           on_client_frame(st.frame, st.hold);
         }
         if (st.frame.fin) {
           stats_->messages[0].add();
+          if (!st.discard && !st.whole) {
+            const auto op = p.message_opcode();
+            if (st.live) {
+              if (st.collect) {
+                note_forwarded(op, st.message);
+              } else {
+                ++forwarded_count_;
+              }
+            } else {
+              buffer_or_send(op, st.message);
+            }
+          }
           st.discard = false;
         }
         break;
@@ -189,14 +209,25 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
 }
 
 void session::on_client_frame(const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+  const bool single = h.fin && h.op != ws::opcode::cont;
   // A whole text message in one frame may be a client heartbeat that
-  // tether answers itself.
-  if (h.fin && h.op == ws::opcode::text && !route_->cfg->heartbeat.client.answer.empty() &&
+  // tether answers itself, upstream or no upstream.
+  if (single && h.op == ws::opcode::text && !route_->cfg->heartbeat.client.answer.empty() &&
       answer(payload)) {
+    return;
+  }
+  if (!single) {
+    // A fragment of a message relayed live.
+    if (upstream_state_ == upstream_state::open) {
+      upstream_->send_frame(h.op, h.fin, payload, &h.key);
+    }
     return;
   }
   if (upstream_state_ == upstream_state::open) {
     upstream_->send_frame(h.op, h.fin, payload, &h.key);
+    note_forwarded(h.op, payload);
+  } else {
+    buffer_or_send(h.op, payload);
   }
 }
 
@@ -302,6 +333,7 @@ void session::on_client_control(const ws::frame_header& h, std::span<const std::
         schedule_next(steady::now());
         return;
       }
+      stop_reconnecting();
       if (upstream_state_ == upstream_state::open && upstream_->close_received) {
         // The client answers a close the backend started.
         upstream_->send_close(code, why);
@@ -356,6 +388,7 @@ void session::client_gone(std::uint16_t upstream_code) {
   if (phase_ == phase::done) {
     return;
   }
+  stop_reconnecting();
   if (!client_->close_sent()) {
     client_->abort();
   }
@@ -371,31 +404,6 @@ void session::client_gone(std::uint16_t upstream_code) {
   deadline_ = steady::now() + close_timeout;
   schedule_next(steady::now());
   finish_if_done();
-}
-
-void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason, bool had_close_frame) {
-  if (phase_ == phase::done || &up != upstream_.get()) {
-    return;
-  }
-  if (had_close_frame) {
-    // The backend starts the closing handshake: reply, then tell the client.
-    up.send_close(code, reason);
-    up.close_after_flush();
-  } else {
-    up.abort();
-  }
-  upstream_state_ = upstream_state::gone;
-  if (had_close_frame) {
-    client_->send_close(code, reason);
-  } else {
-    client_->send_close(ws::close_code::bad_gateway, "upstream lost");
-  }
-  if (client_->close_received) {
-    client_->close_after_flush();
-  }
-  phase_ = phase::closing;
-  deadline_ = steady::now() + close_timeout;
-  schedule_next(steady::now());
 }
 
 void session::drain() {

@@ -2,11 +2,21 @@
 #define BOOST_TEST_MODULE tether_integration
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 
 namespace {
-// A peer that vanishes must not kill the test process with SIGPIPE.
-struct ignore_sigpipe {
-  ignore_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
-} ignore_sigpipe_instance;
+struct process_setup {
+  process_setup() {
+    // A peer that vanishes must not kill the test process with SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
+    // Clients, tether and backends share this process: thousands of sockets.
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+      lim.rlim_cur = lim.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &lim);
+    }
+  }
+} process_setup_instance;
 }  // namespace

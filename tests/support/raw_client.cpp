@@ -94,6 +94,62 @@ std::string raw_client::upgrade(const std::string& target, const std::string& ex
   return read_until("\r\n\r\n", 5000ms);
 }
 
+boost::system::error_code raw_client::send_text(const std::string& text) {
+  return write(client_frame(0x81, text));
+}
+
+std::optional<parsed_frame> raw_client::next_frame(ms timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto f = parse_server_frame(pending_);
+    if (f.size > 0) {
+      pending_.erase(0, f.size);
+      return f;
+    }
+    const auto left = std::chrono::duration_cast<ms>(end - std::chrono::steady_clock::now());
+    if (eof_ || left <= 0ms) {
+      return std::nullopt;
+    }
+    pending_ += read_some(left);
+  }
+}
+
+std::optional<message> raw_client::read_message(ms timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto f = next_frame(std::chrono::duration_cast<ms>(end - std::chrono::steady_clock::now()));
+    if (!f || f->opcode == 8) {
+      return std::nullopt;
+    }
+    if (f->opcode == 9) {
+      ++pings_seen_;
+      continue;
+    }
+    if (f->opcode == 1 || f->opcode == 2) {
+      return message{f->opcode == 1, f->payload};
+    }
+  }
+}
+
+std::optional<std::uint16_t> raw_client::wait_close_code(ms timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto f = next_frame(std::chrono::duration_cast<ms>(end - std::chrono::steady_clock::now()));
+    if (!f) {
+      if (eof_) {
+        return 1006;
+      }
+      return std::nullopt;
+    }
+    if (f->opcode == 9) {
+      ++pings_seen_;
+    }
+    if (f->opcode == 8) {
+      return close_code_of(f->payload);
+    }
+  }
+}
+
 http::response<http::string_body> http_request(std::uint16_t port, http::request<http::string_body> req,
                                                bool tls, ms timeout) {
   net::io_context ioc;

@@ -146,6 +146,15 @@ class ws_client {
 };
 
 // ---------------------------------------------------------------------------
+/// Parses one unmasked server frame at the start of `bytes`: opcode, payload, size consumed (0 if incomplete).
+struct parsed_frame {
+  std::uint8_t opcode = 0;
+  bool fin = false;
+  std::string payload;
+  std::size_t size = 0;
+};
+parsed_frame parse_server_frame(const std::string& bytes);
+
 /// A raw TCP (optionally TLS) client for speaking bad protocol on purpose.
 class raw_client {
  public:
@@ -163,6 +172,18 @@ class raw_client {
   bool eof() const { return eof_; }
   /// Sends a valid WebSocket upgrade for `target` and reads the 101 head.
   std::string upgrade(const std::string& target = "/", const std::string& extra_headers = {});
+  /// After upgrade(): sends a masked text message as one frame.
+  boost::system::error_code send_text(const std::string& text);
+  /// After upgrade(): the next data message (single frame), answering no
+  /// pings; nullopt on timeout, close or error.
+  std::optional<message> read_message(ms timeout = 5000ms);
+  /// After upgrade(): skips data until a close frame and returns its code
+  /// (1005 if empty); 1006 when the connection ends first; nullopt on timeout.
+  /// Beast's client rejects 1014 as reserved (Boost 1.81), so tests that
+  /// expect 1014 read the close frame here.
+  std::optional<std::uint16_t> wait_close_code(ms timeout = 5000ms);
+  /// Control frames seen by read_message/wait_close_code (opcode 9 = ping).
+  std::size_t pings_seen() const { return pings_seen_; }
 
  private:
   net::io_context ioc_;
@@ -171,18 +192,14 @@ class raw_client {
   std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
   bool eof_ = false;
   bool ok_ = false;
+  std::string pending_;  // bytes read past the last parsed frame
+  std::size_t pings_seen_ = 0;
+  std::optional<parsed_frame> next_frame(ms timeout);
 };
 
 /// A client frame (masked) with the given first byte (FIN|RSV|opcode).
 std::string client_frame(std::uint8_t first_byte, const std::string& payload, bool mask = true);
-/// Parses one unmasked server frame at the start of `bytes`: opcode, payload, size consumed (0 if incomplete).
-struct parsed_frame {
-  std::uint8_t opcode = 0;
-  bool fin = false;
-  std::string payload;
-  std::size_t size = 0;
-};
-parsed_frame parse_server_frame(const std::string& bytes);
+
 /// The close code inside a close frame's payload (1005 if none).
 std::uint16_t close_code_of(const std::string& payload);
 
