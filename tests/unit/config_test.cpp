@@ -528,6 +528,7 @@ BOOST_AUTO_TEST_CASE(yaml_syntax_error) {
   check_error("listeners: [\nroutes: x\n",
               "t.yaml:3:1: (root): YAML syntax error: end of sequence flow not found");
   check_error("a: b: c\n", "t.yaml:1:5: (root): YAML syntax error: illegal map value");
+  check_error(std::string(3000, '[') + "\n", "t.yaml:2:1: (root): YAML syntax error: nesting is too deep");
 }
 
 BOOST_AUTO_TEST_CASE(empty_and_non_map_documents) {
@@ -536,7 +537,17 @@ BOOST_AUTO_TEST_CASE(empty_and_non_map_documents) {
   check_error("- a\n- b\n", "t.yaml:1:1: (root): expected a map, got a list");
   check_error("hello\n", R"(t.yaml:1:1: (root): expected a map, got "hello")");
   check_errors(minimal + "---\nlisteners: []\n",
-               {"t.yaml:9:1: (root): only one YAML document is allowed"});
+               {"t.yaml:8:1: (root): only one YAML document is allowed"});
+  check_error("---\n---\n" + minimal, "t.yaml:2:1: (root): only one YAML document is allowed");
+  parse_ok(minimal + "---\n---\n");  // trailing empty documents are harmless
+}
+
+BOOST_AUTO_TEST_CASE(stray_comma_does_not_hang) {
+  // yaml-cpp 0.7 loops forever on these in YAML::LoadAll (jbeder/yaml-cpp#1040).
+  check_error(",\n", R"(t.yaml:1:1: (root): YAML syntax error: unexpected ",")");
+  check_error("," + minimal, R"(t.yaml:1:1: (root): YAML syntax error: unexpected ",")");
+  check_error(minimal + "---\n,\n", R"(t.yaml:9:1: (root): YAML syntax error: unexpected ",")");
+  check_error(minimal + ",x\n", "t.yaml:8:1: (root): YAML syntax error: end of map not found");
 }
 
 BOOST_AUTO_TEST_CASE(required_top_level_sections) {
