@@ -70,7 +70,7 @@ std::string server::apply_listeners(const config& cfg) {
     }
     auto old = listeners_.find(lc.name);
     if (old != listeners_.end() && old->second->cfg().bind.host == lc.bind.host &&
-        old->second->cfg().bind.port == lc.bind.port && (lc.bind.port != 0)) {
+        old->second->cfg().bind.port == lc.bind.port) {
       old->second->set_cfg(lc);
       next[lc.name] = old->second;
     } else {
@@ -92,6 +92,8 @@ std::string server::apply_listeners(const config& cfg) {
     auto it = listeners_.find(name);
     if (it == listeners_.end() || it->second != l) {
       l->start();
+      spdlog::info("listener {} on {}:{} ({})", name, l->cfg().bind.host, l->port(),
+                   l->cfg().tls ? "wss" : "ws");
     }
   }
   listeners_ = std::move(next);
@@ -109,12 +111,9 @@ std::string server::start() {
       return error;
     }
     admin_->start();
+    spdlog::info("admin on {}:{}", runtime_->cfg().admin.bind.host, admin_->port());
   }
   ready_ = true;
-  for (const auto& [name, l] : listeners_) {
-    spdlog::info("listener {} on {}:{} ({})", name, l->cfg().bind.host, l->port(),
-                 l->cfg().tls ? "wss" : "ws");
-  }
   return {};
 }
 

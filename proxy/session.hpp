@@ -108,6 +108,7 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
     bool live = false;                    // message goes to the upstream as it comes
     bool whole = false;                   // message is one frame of at most frame_hold_limit
     bool collect = false;                 // message is collected in `message`
+    bool answered = false;                // tether answered it (not relayed)
   };
   inbound from_client_;
   inbound from_upstream_;

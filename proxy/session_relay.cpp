@@ -159,7 +159,6 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
       }
       case ws::frame_parser::kind::data: {
         auto piece = p.payload();
-        stats_->bytes[0].add(piece.size());
         if (st.discard) {
           break;
         }
@@ -171,6 +170,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
           }
         }
         if (st.streaming) {
+          stats_->bytes[0].add(piece.size());
           upstream_->frame_piece(piece);
         } else if (st.live || st.whole) {
           if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
@@ -187,7 +187,9 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
           on_client_frame(st.frame, st.hold);
         }
         if (st.frame.fin) {
-          stats_->messages[0].add();
+          if (!st.discard && !st.answered) {
+            stats_->messages[0].add();
+          }
           if (!st.discard && !st.whole) {
             const auto op = p.message_opcode();
             if (st.live) {
@@ -197,10 +199,12 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
                 ++forwarded_count_;
               }
             } else {
+              stats_->bytes[0].add(st.message.size());
               buffer_or_send(op, st.message);
             }
           }
           st.discard = false;
+          st.answered = false;
         }
         break;
       }
@@ -214,8 +218,10 @@ void session::on_client_frame(const ws::frame_header& h, std::span<const std::ui
   // tether answers itself, upstream or no upstream.
   if (single && h.op == ws::opcode::text && !route_->cfg->heartbeat.client.answer.empty() &&
       answer(payload)) {
+    from_client_.answered = true;
     return;
   }
+  stats_->bytes[0].add(payload.size());
   if (!single) {
     // A fragment of a message relayed live.
     if (upstream_state_ == upstream_state::open) {

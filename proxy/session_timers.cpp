@@ -66,11 +66,11 @@ void session::on_timer(steady::time_point now) {
     upstream_lost(*upstream_, ws::close_code::abnormal, {}, false);
     return;
   }
+  // A message part-way out to the client counts as data flowing, and a
+  // heartbeat could not go inside it anyway.
   if (const auto& app = hb.client.app; app && app->interval.count() > 0 && phase_ == phase::relay &&
-                                      now - client_->last_data_tx >= app->interval) {
+                                      !client_->mid_message() && now - client_->last_data_tx >= app->interval) {
     client_->inject(ws::opcode::text, expand_now_ms(app->message));
-    // Also when the message had to wait for a boundary: one per interval.
-    client_->last_data_tx = now;
     stats_->app_heartbeats_sent.add();
   }
   schedule_next(now);
@@ -94,6 +94,10 @@ void session::schedule_next(steady::time_point now) {
       if (c.pong_timeout.count() > 0) {
         consider(l.ping_sent_at + c.pong_timeout);
       }
+      // The pong usually comes back at once (clearing ping_outstanding
+      // without touching the wheel); look again one interval on, so the next
+      // ping is not held back until the pong deadline.
+      consider(l.ping_sent_at + c.ping_interval);
     } else {
       consider(l.last_rx + c.ping_interval);
     }
@@ -103,7 +107,7 @@ void session::schedule_next(steady::time_point now) {
     leg_deadline(*upstream_, hb.upstream);
   }
   if (const auto& app = hb.client.app; app && app->interval.count() > 0 && phase_ == phase::relay) {
-    consider(client_->last_data_tx + app->interval);
+    consider(std::max(client_->last_data_tx, client_->mid_message() ? now : client_->last_data_tx) + app->interval);
   }
   if (next != steady::time_point::max()) {
     worker_.wheel().schedule(*this, std::max(next, now));

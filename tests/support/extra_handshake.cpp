@@ -1,10 +1,13 @@
 #include "extra_handshake.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <sstream>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/test/unit_test.hpp>
 
 namespace tt::hs {
@@ -343,5 +346,92 @@ silent_server::~silent_server() {
 }
 
 std::size_t silent_server::accepted() const { return impl_->accepted.load(); }
+
+// ---------------------------------------------------------------------------
+struct canned_server::impl {
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::function<std::string(const std::string&)> answer;
+  std::atomic<std::size_t> requests{0};
+  std::thread thread;
+
+  net::awaitable<void> accept_loop() {
+    constexpr auto t = net::as_tuple(net::use_awaitable);
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(t);
+      if (ec) {
+        co_return;
+      }
+      net::co_spawn(ioc, serve(std::move(socket)), net::detached);
+    }
+  }
+
+  net::awaitable<void> serve(tcp::socket socket) {
+    constexpr auto t = net::as_tuple(net::use_awaitable);
+    std::string in;
+    auto [ec, n] = co_await net::async_read_until(socket, net::dynamic_buffer(in), "\r\n\r\n", t);
+    if (ec) {
+      co_return;
+    }
+    ++requests;
+    const auto out = answer(in.substr(0, n));
+    if (out.empty()) {
+      co_return;  // the socket closes with this frame
+    }
+    auto [wec, wn] = co_await net::async_write(socket, net::buffer(out), t);
+    char sink[4096];
+    while (!wec) {
+      auto [rec, rn] = co_await socket.async_read_some(net::buffer(sink), t);
+      wec = rec;
+    }
+  }
+};
+
+canned_server::canned_server(std::function<std::string(const std::string&)> answer,
+                             const std::string& address)
+    : impl_(std::make_unique<impl>()) {
+  impl_->answer = std::move(answer);
+  const tcp::endpoint ep(net::ip::make_address(address), 0);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen();
+  port_ = impl_->acceptor.local_endpoint().port();
+  net::co_spawn(impl_->ioc, impl_->accept_loop(), net::detached);
+  impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
+}
+
+canned_server::~canned_server() {
+  impl_->ioc.stop();
+  impl_->thread.join();
+}
+
+std::size_t canned_server::requests() const { return impl_->requests.load(); }
+
+std::string ws_accept_for(const std::string& key) {
+  const std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  unsigned char out[64];
+  const int n = EVP_EncodeBlock(out, digest, sizeof digest);
+  return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
+}
+
+std::string head_field(const std::string& head, const std::string& name) {
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string::npos) {
+    const auto start = pos + 2;
+    const auto end = head.find("\r\n", start);
+    const std::string line = head.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const auto colon = line.find(':');
+    if (colon != std::string::npos && beast::iequals(line.substr(0, colon), name)) {
+      auto value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      value.erase(value.find_last_not_of(" \t") + 1);
+      return value;
+    }
+    pos = end;
+  }
+  return {};
+}
 
 }  // namespace tt::hs

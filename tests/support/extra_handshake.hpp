@@ -97,6 +97,29 @@ class silent_server {
   std::uint16_t port_ = 0;
 };
 
+/// Accepts connections on `address` (127.0.0.1 unless told), reads one
+/// request head from each and writes whatever `answer(head)` returns, then
+/// holds the connection open until the peer closes it; an empty answer
+/// closes it at once.
+class canned_server {
+ public:
+  explicit canned_server(std::function<std::string(const std::string& head)> answer,
+                         const std::string& address = "127.0.0.1");
+  ~canned_server();
+  std::uint16_t port() const { return port_; }
+  std::size_t requests() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::uint16_t port_ = 0;
+};
+
+/// Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2).
+std::string ws_accept_for(const std::string& key);
+/// The value of header `name` (case-insensitive) in a raw request or response head.
+std::string head_field(const std::string& head, const std::string& name);
+
 // ---------------------------------------------------------------------------
 struct origin_request {
   std::string method;
@@ -117,6 +140,8 @@ struct origin_request {
 ///   /headers         200, body = one "Name: value\n" line per request header
 ///   /chunked         200 with a chunked body of 3 chunks: "hello", ", chunked", " world"
 ///   /eof             200 without length, body "until-eof body", then closes
+///   /stream          200 chunked: "first" at once, "second" one second later
+///   /then-close      200, body "then-close" (keep-alive), then closes 50 ms later
 ///   /status/NNN      NNN, body "status NNN", X-Origin: yes
 ///   any HEAD         200, Content-Length: 1234, X-Head: yes, no body
 ///   anything else    200, body "target=" + target

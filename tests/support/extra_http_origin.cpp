@@ -111,6 +111,20 @@ struct http_origin::impl {
         ok = co_await write_raw(stream,
                                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 "5\r\nhello\r\n9\r\n, chunked\r\n6\r\n world\r\n0\r\n\r\n");
+      } else if (path == "/stream") {
+        // The first chunk now, the rest a second later: a proxy that
+        // buffers whole bodies holds "first" back.
+        ok = co_await write_raw(stream, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+        net::steady_timer pause(ioc, std::chrono::milliseconds(1000));
+        co_await pause.async_wait(use_tuple);
+        ok = ok && co_await write_raw(stream, "6\r\nsecond\r\n0\r\n\r\n");
+      } else if (path == "/then-close") {
+        // A normal keep-alive answer, then the origin drops the idle
+        // connection (as servers with a short keep-alive timeout do).
+        co_await write_raw(stream, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nthen-close");
+        net::steady_timer pause(ioc, std::chrono::milliseconds(50));
+        co_await pause.async_wait(use_tuple);
+        co_return;
       } else if (path == "/eof") {
         co_await write_raw(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nuntil-eof body");
         co_return;

@@ -49,12 +49,13 @@ struct idle_cutter::impl : std::enable_shared_from_this<impl> {
       co_await t.async_wait(use_tuple);
       if (std::chrono::steady_clock::now() - p->last >= self->idle) {
         // What an idle-timeout load balancer does: reset both sides.
+        // Counted first, so a test that sees the reset also sees the count.
+        ++self->cuts;
         boost::system::error_code ec;
         p->a.set_option(net::socket_base::linger(true, 0), ec);
         p->b.set_option(net::socket_base::linger(true, 0), ec);
         p->a.close(ec);
         p->b.close(ec);
-        ++self->cuts;
         co_return;
       }
     }

@@ -49,7 +49,7 @@ std::string raw_client::read_some(ms timeout) {
   bool done = false;
   auto handler = [&](boost::system::error_code ec, std::size_t n) {
     out.assign(buf, n);
-    if (ec) {
+    if (ec && ec != net::error::operation_aborted) {
       eof_ = true;
     }
     done = true;

@@ -178,9 +178,27 @@ struct test_backend::impl : std::enable_shared_from_this<impl> {
     conn->close = [self, &ws](std::uint16_t code, std::string reason) {
       ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), [](beast::error_code) {});
     };
-    conn->raw = [&ws](std::string bytes) {
-      auto data = std::make_shared<std::string>(std::move(bytes));
-      net::async_write(beast::get_lowest_layer(ws), net::buffer(*data), [data](beast::error_code, std::size_t) {});
+    // Raw writes queue behind each other: Beast allows one write at a time.
+    auto raw_queue = std::make_shared<std::deque<std::string>>();
+    auto raw_next = std::make_shared<std::function<void()>>();
+    *raw_next = [&ws, raw_queue, raw_next_weak = std::weak_ptr<std::function<void()>>(raw_next)]() {
+      if (raw_queue->empty()) {
+        return;
+      }
+      net::async_write(beast::get_lowest_layer(ws), net::buffer(raw_queue->front()),
+                       [raw_queue, raw_next_weak](beast::error_code ec, std::size_t) {
+                         raw_queue->pop_front();
+                         auto next = raw_next_weak.lock();
+                         if (!ec && next) {
+                           (*next)();
+                         }
+                       });
+    };
+    conn->raw = [raw_queue, raw_next](std::string bytes) {
+      raw_queue->push_back(std::move(bytes));
+      if (raw_queue->size() == 1) {
+        (*raw_next)();
+      }
     };
     conn->kill = [&ws]() {
       beast::error_code ec;
