@@ -86,6 +86,8 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   steady::time_point deadline_{};         // handshake or close deadline
   bool timed_out_ = false;                // the handshake deadline passed
   std::string client_ip_;
+  steady::time_point started_ = steady::now();
+  std::size_t reconnects_ = 0;
 
   // The handshake, kept for reconnects.
   upgrade_request upstream_request_;

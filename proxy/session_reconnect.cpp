@@ -138,6 +138,7 @@ awaitable<void> session::reconnect() {
 void session::restore(upstream_attempt up) {
   const auto outage = std::chrono::duration<double>(steady::now() - outage_start_).count();
   stats_->reconnect_success.add();
+  ++reconnects_;
   stats_->outage.observe(outage);
   spdlog::info("route {}: upstream back after {:.3f}s", route_->cfg->name, outage);
   // Replay, then the buffer, then live traffic: all queued on the new leg

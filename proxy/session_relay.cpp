@@ -442,6 +442,12 @@ void session::finish_if_done() {
   phase_ = phase::done;
   worker_.wheel().cancel(*this);
   stats_->sessions_active.add(-1);
+  if (rt_->cfg().log.access) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
+    spdlog::info("access listener={} route={} client={} target={} duration_ms={} reconnects={}",
+                 listener_->name(), route_->cfg->name, client_ip_, std::string_view(client_request_.target()),
+                 ms, reconnects_);
+  }
 }
 
 }  // namespace tether
