@@ -249,35 +249,35 @@ void server::worker_drained() {
 }
 
 void server::handle_signals(std::string config_path) {
-  auto signals = std::make_shared<net::signal_set>(workers_[0]->ioc(), SIGHUP, SIGTERM, SIGINT);
-  auto handler = std::make_shared<std::function<void(error_code, int)>>();
-  *handler = [this, signals, handler, config_path](error_code ec, int sig) {
-    if (ec) {
-      return;
-    }
-    if (sig == SIGHUP) {
-      auto loaded = load_config(config_path);
-      std::string error;
-      if (!loaded.value) {
-        metrics_.config_reload(false);
-        for (const auto& e : loaded.errors) {
-          spdlog::error("reload: {}", e);
-        }
-      } else if (!reload(loaded.value, error)) {
-        spdlog::error("reload: {}", error);
-      } else {
-        spdlog::info("reloaded {}", config_path);
+  config_path_ = std::move(config_path);
+  signals_ = std::make_unique<net::signal_set>(workers_[0]->ioc(), SIGHUP, SIGTERM, SIGINT);
+  signals_->async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
+}
+
+void server::on_signal(error_code ec, int sig) {
+  if (ec) {
+    return;
+  }
+  if (sig == SIGHUP) {
+    auto loaded = load_config(config_path_);
+    std::string error;
+    if (!loaded.value) {
+      metrics_.config_reload(false);
+      for (const auto& e : loaded.errors) {
+        spdlog::error("reload: {}", e);
       }
-    } else if (draining_) {
-      spdlog::warn("second signal: exiting now");
-      std::_Exit(1);
+    } else if (!reload(loaded.value, error)) {
+      spdlog::error("reload: {}", error);
     } else {
-      drain();
+      spdlog::info("reloaded {}", config_path_);
     }
-    signals->async_wait(*handler);
-  };
-  signals->async_wait(*handler);
-  signal_cleanup_ = [handler] { *handler = nullptr; };
+  } else if (draining_) {
+    spdlog::warn("second signal: exiting now");
+    std::_Exit(1);
+  } else {
+    drain();
+  }
+  signals_->async_wait([this](error_code e, int s) { on_signal(e, s); });
 }
 
 }  // namespace tether

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/signal_set.hpp>
+
 #include "config.hpp"
 #include "metrics.hpp"
 #include "runtime.hpp"
@@ -70,7 +72,9 @@ class server {
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> workers_drained_{0};
-  std::function<void()> signal_cleanup_;
+  void on_signal(error_code ec, int sig);
+  std::unique_ptr<net::signal_set> signals_;
+  std::string config_path_;
 };
 
 }  // namespace tether
