@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "config.hpp"
+#include "net.hpp"
 #include "metrics.hpp"
 #include "runtime.hpp"
 
