@@ -37,11 +37,13 @@ void strip_hop_by_hop(http::fields& fields) {
 }
 
 void add_forwarded(http::fields& fields, std::string_view client_ip, bool client_tls) {
+  // Several X-Forwarded-For lines are one list (RFC 9110 5.3): keep them all.
   std::string xff;
-  if (auto it = fields.find("X-Forwarded-For"); it != fields.end()) {
-    xff = std::string(it->value()) + ", ";
-    fields.erase("X-Forwarded-For");
+  for (auto it = fields.find("X-Forwarded-For"); it != fields.end() && beast::iequals(it->name_string(), "X-Forwarded-For"); ++it) {
+    xff += it->value();
+    xff += ", ";
   }
+  fields.erase("X-Forwarded-For");
   xff += client_ip;
   fields.set("X-Forwarded-For", xff);
   fields.set("X-Forwarded-Proto", client_tls ? "https" : "http");

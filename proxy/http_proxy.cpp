@@ -37,7 +37,9 @@ awaitable<std::pair<error_code, error_code>> relay_message(
     if (!parser.is_done()) {
       msg.body().data = piece.get();
       msg.body().size = body_piece;
-      auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
+      // read_some: whatever has arrived goes on now (server-sent events,
+      // long polling), not when 16 KiB have gathered.
+      auto [ec, n] = co_await http::async_read_some(in, in_buffer, parser, use_tuple);
       if (ec == http::error::need_buffer) {
         ec = {};
       }
@@ -45,7 +47,9 @@ awaitable<std::pair<error_code, error_code>> relay_message(
         co_return std::pair{ec, error_code{}};
       }
       msg.body().size = body_piece - msg.body().size;
-      msg.body().data = piece.get();
+      // No bytes this time: a null buffer, because an empty one would be
+      // written as the last chunk.
+      msg.body().data = msg.body().size > 0 ? piece.get() : nullptr;
       msg.body().more = !parser.is_done();
     } else {
       msg.body().data = nullptr;
@@ -83,25 +87,11 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
   const bool client_keep_alive = req.keep_alive();
   const bool head = req.method() == http::verb::head;
   const unsigned client_version = req.version();
-
-  if (!cache.leg || cache.route != &route || !cache.leg->is_open()) {
+  auto fail = [&](http::status status, const char* why) -> awaitable<void> {
     cache.leg.reset();
-    cache.buffer.clear();
-    cache.url_index = route.next_url.fetch_add(1, std::memory_order_relaxed) % rc.upstream.urls.size();
-    const auto& url = rc.upstream.urls[cache.url_index];
-    auto [leg, error] = co_await open_http_upstream(url, route.upstream_tls.get(),
-                                                    rc.upstream.tls.server_name,
-                                                    rc.upstream.connect_timeout);
-    if (!leg) {
-      spdlog::warn("route {}: {}", rc.name, error);
-      auto res = ws::make_error_response(http::status::bad_gateway, client_version, "upstream unreachable\n");
-      co_await http::async_write(client, res, use_tuple);
-      co_return http_outcome::upstream_unreachable;
-    }
-    cache.leg = std::move(leg);
-    cache.route = &route;
-  }
-  const auto& url = rc.upstream.urls[cache.url_index];
+    auto res = ws::make_error_response(status, client_version, why);
+    co_await http::async_write(client, res, use_tuple);
+  };
 
   // Like nginx, tether answers Expect: 100-continue itself: it is about to
   // read the body anyway, and the upstream then never sees a bare Expect.
@@ -114,46 +104,79 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
   }
   const bool req_chunked = req.chunked();
   const bool req_length = parser.content_length().has_value();
-  req.target(upstream_target(req.target(), rc.path, rc.upstream.strip_prefix, url.path));
+  // A request without a body can be sent again if a kept-alive upstream
+  // connection turns out to have been closed by the origin meanwhile.
+  const bool resendable = parser.is_done();
+  const std::string client_target(req.target());
   strip_hop_by_hop(req.base());
   add_forwarded(req.base(), client_ip, client_tls);
   req.version(11);
   reframe(req, req_length, req_chunked);
 
-  auto [rec, wec] = co_await relay_message<true>(client, client_buffer, parser, *cache.leg);
-  if (rec) {
-    cache.leg.reset();
-    co_return http_outcome::close;
-  }
-  if (wec) {
-    cache.leg.reset();
-    auto res = ws::make_error_response(http::status::bad_gateway, client_version, "upstream write failed\n");
-    co_await http::async_write(client, res, use_tuple);
-    co_return http_outcome::close;
-  }
-
   std::optional<http::response_parser<http::buffer_body>> parser_slot;
-  for (;;) {
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = cache.leg && cache.route == &route && cache.leg->is_open();
+    if (!reused) {
+      cache.leg.reset();
+      cache.buffer.clear();
+      cache.url_index = route.next_url.fetch_add(1, std::memory_order_relaxed) % rc.upstream.urls.size();
+      const auto& url = rc.upstream.urls[cache.url_index];
+      auto [leg, error] = co_await open_http_upstream(url, route.upstream_tls.get(),
+                                                      rc.upstream.tls.server_name,
+                                                      rc.upstream.connect_timeout);
+      if (!leg) {
+        spdlog::warn("route {}: {}", rc.name, error);
+        co_await fail(http::status::bad_gateway, "upstream unreachable\n");
+        co_return http_outcome::upstream_unreachable;
+      }
+      cache.leg = std::move(leg);
+      cache.route = &route;
+    }
+    const bool retry = reused && resendable && attempt == 0;
+    req.target(upstream_target(client_target, rc.path, rc.upstream.strip_prefix,
+                               rc.upstream.urls[cache.url_index].path));
+    auto [rec, wec] = co_await relay_message<true>(client, client_buffer, parser, *cache.leg);
+    if (rec) {
+      cache.leg.reset();
+      co_return http_outcome::close;
+    }
+    if (wec && retry) {
+      cache.leg.reset();
+      continue;
+    }
+    if (wec) {
+      co_await fail(http::status::bad_gateway, "upstream write failed\n");
+      co_return http_outcome::close;
+    }
     auto& p = parser_slot.emplace();
     p.body_limit(boost::none);
     p.skip(head);
     auto [ec, n] = co_await http::async_read_header(*cache.leg, cache.buffer, p, use_tuple);
-    if (ec) {
+    if (ec && retry) {
       cache.leg.reset();
-      auto res = ws::make_error_response(http::status::bad_gateway, client_version, "no response from upstream\n");
-      co_await http::async_write(client, res, use_tuple);
+      continue;
+    }
+    if (ec) {
+      co_await fail(http::status::bad_gateway, "no response from upstream\n");
       co_return http_outcome::close;
     }
-    const auto status = p.get().result_int();
-    if (status / 100 != 1 || status == 101) {
-      break;
-    }
-    // Interim answers: 100 was already sent by tether; others (103) pass on.
+    break;
+  }
+  // Interim answers: 100 was already sent by tether; others (103) pass on.
+  while (parser_slot->get().result_int() / 100 == 1 && parser_slot->get().result_int() != 101) {
+    const auto status = parser_slot->get().result_int();
     if (status != 100 && client_version == 11) {
-      http::response<http::empty_body> interim{p.get().result(), 11};
-      interim.base() = p.get().base();
+      http::response<http::empty_body> interim{parser_slot->get().result(), 11};
+      interim.base() = parser_slot->get().base();
       http::serializer<false, http::empty_body> sr{interim};
       co_await http::async_write_header(client, sr, use_tuple);
+    }
+    auto& p = parser_slot.emplace();
+    p.body_limit(boost::none);
+    p.skip(head);
+    if (auto [ec, n] = co_await http::async_read_header(*cache.leg, cache.buffer, p, use_tuple); ec) {
+      co_await fail(http::status::bad_gateway, "no response from upstream\n");
+      co_return http_outcome::close;
     }
   }
   auto& rp = *parser_slot;
