@@ -41,19 +41,25 @@ void leg::reserve_header(const ws::frame_header& h) {
   out_.resize(at + ws::write_header(out_.data() + at, h));
 }
 
+ws::frame_header leg::header_for(ws::opcode op, bool fin, std::uint64_t length,
+                                 const std::array<std::uint8_t, 4>* key) {
+  ws::frame_header h;
+  h.fin = fin;
+  h.op = op;
+  h.length = length;
+  h.masked = to_server_;
+  if (to_server_) {
+    h.key = key != nullptr ? *key : fresh_key();
+  }
+  return h;
+}
+
 void leg::send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload,
                      const std::array<std::uint8_t, 4>* key) {
   if (close_sent_ || closed_) {
     return;
   }
-  ws::frame_header h;
-  h.fin = fin;
-  h.op = op;
-  h.length = payload.size();
-  h.masked = to_server_;
-  if (to_server_) {
-    h.key = key != nullptr ? *key : fresh_key();
-  }
+  const auto h = header_for(op, fin, payload.size(), key);
   reserve_header(h);
   const auto at = out_.size();
   out_.insert(out_.end(), payload.begin(), payload.end());
@@ -75,14 +81,7 @@ void leg::begin_frame(ws::opcode op, bool fin, std::uint64_t length,
   if (close_sent_ || closed_) {
     return;
   }
-  ws::frame_header h;
-  h.fin = fin;
-  h.op = op;
-  h.length = length;
-  h.masked = to_server_;
-  if (to_server_) {
-    h.key = key != nullptr ? *key : fresh_key();
-  }
+  const auto h = header_for(op, fin, length, key);
   reserve_header(h);
   last_data_tx = steady::now();
   stream_left_ = length;

@@ -78,6 +78,8 @@ class leg {
   bool reading_done = false;
 
  private:
+  ws::frame_header header_for(ws::opcode op, bool fin, std::uint64_t length,
+                              const std::array<std::uint8_t, 4>* key);
   void reserve_header(const ws::frame_header& h);
   std::array<std::uint8_t, 4> fresh_key();
   void flush_pending();

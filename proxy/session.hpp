@@ -71,6 +71,8 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   // Endings.
   void client_gone(std::uint16_t upstream_code);
   void upstream_lost(leg& up, std::uint16_t code, std::string_view reason, bool had_close_frame);
+  /// Waits (bounded) for the closing handshakes under way.
+  void enter_closing();
   void finish_if_done();
   void schedule_next(steady::time_point now);
 

@@ -18,7 +18,6 @@ namespace tether {
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr auto close_timeout = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -50,9 +49,7 @@ void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason
   if (client_->close_received) {
     client_->close_after_flush();
   }
-  phase_ = phase::closing;
-  deadline_ = steady::now() + close_timeout;
-  schedule_next(steady::now());
+  enter_closing();
 }
 
 void session::start_outage(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason) {
@@ -170,9 +167,7 @@ void session::give_up(std::uint16_t code, std::string_view reason) {
   upstream_state_ = upstream_state::gone;
   clear_buffer();
   client_->send_close(code, reason);
-  phase_ = phase::closing;
-  deadline_ = steady::now() + close_timeout;
-  schedule_next(steady::now());
+  enter_closing();
   finish_if_done();
 }
 

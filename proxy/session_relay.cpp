@@ -272,9 +272,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
         // Too big goes to the client as too big; anything else is a bad gateway.
         const auto to_client = code == ws::close_code::too_big ? code : ws::close_code::bad_gateway;
         down.send_close(to_client, {});
-        phase_ = phase::closing;
-        deadline_ = steady::now() + close_timeout;
-        schedule_next(steady::now());
+        enter_closing();
         return;
       }
       case ws::frame_parser::kind::control:
@@ -334,9 +332,7 @@ void session::on_client_control(const ws::frame_header& h, std::span<const std::
         // The client starts the closing handshake: pass it on, and answer
         // the client with whatever the backend answers.
         upstream_->send_close(code, why);
-        phase_ = phase::closing;
-        deadline_ = steady::now() + close_timeout;
-        schedule_next(steady::now());
+        enter_closing();
         return;
       }
       stop_reconnecting();
@@ -406,9 +402,7 @@ void session::client_gone(std::uint16_t upstream_code) {
       upstream_->close_after_flush();
     }
   }
-  phase_ = phase::closing;
-  deadline_ = steady::now() + close_timeout;
-  schedule_next(steady::now());
+  enter_closing();
   finish_if_done();
 }
 
@@ -426,6 +420,10 @@ void session::drain() {
   if (upstream_state_ == upstream_state::open) {
     upstream_->send_close(ws::close_code::going_away, {});
   }
+  enter_closing();
+}
+
+void session::enter_closing() {
   phase_ = phase::closing;
   deadline_ = steady::now() + close_timeout;
   schedule_next(steady::now());

@@ -161,14 +161,10 @@ awaitable<error_code> transport::write_all(net::const_buffer buf) {
   co_return error_code{};
 }
 
-awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
-  ssl_ = SSL_new(ctx);
-  if (ssl_ == nullptr || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
-    co_return tls_error();
-  }
+awaitable<error_code> transport::tls_handshake(int (*step)(SSL*)) {
   for (;;) {
     ERR_clear_error();
-    const int r = SSL_accept(ssl_);
+    const int r = step(ssl_);
     if (r == 1) {
       co_return error_code{};
     }
@@ -185,6 +181,14 @@ awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
   }
 }
 
+awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
+  ssl_ = SSL_new(ctx);
+  if (ssl_ == nullptr || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
+    co_return tls_error();
+  }
+  co_return co_await tls_handshake(&SSL_accept);
+}
+
 awaitable<error_code> transport::tls_connect(SSL_CTX* ctx, const std::string& server_name) {
   ssl_ = SSL_new(ctx);
   if (ssl_ == nullptr || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
@@ -199,23 +203,7 @@ awaitable<error_code> transport::tls_connect(SSL_CTX* ctx, const std::string& se
   } else {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), addr.to_string().c_str());
   }
-  for (;;) {
-    ERR_clear_error();
-    const int r = SSL_connect(ssl_);
-    if (r == 1) {
-      co_return error_code{};
-    }
-    const int err = SSL_get_error(ssl_, r);
-    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-      co_return err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 ? error_code(net::error::eof)
-                                                                  : tls_error();
-    }
-    auto [wec] = co_await socket_.async_wait(
-        err == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write, use_tuple);
-    if (wec) {
-      co_return wec;
-    }
-  }
+  co_return co_await tls_handshake(&SSL_connect);
 }
 
 void transport::close() {

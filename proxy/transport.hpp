@@ -73,6 +73,7 @@ class transport {
  private:
   template <bool IsRead, class Buffer>
   struct some_op;
+  awaitable<error_code> tls_handshake(int (*step)(SSL*));
 
   tcp::socket socket_;
   SSL* ssl_ = nullptr;

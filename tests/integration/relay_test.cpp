@@ -2,6 +2,7 @@
 // ws:// and wss://, fragmented and large messages, close codes both ways.
 #include <boost/test/unit_test.hpp>
 
+#include "extra_relay.hpp"
 #include "test_support.hpp"
 
 using namespace tt;
@@ -71,6 +72,211 @@ BOOST_AUTO_TEST_CASE(backend_close_code_and_reason_reach_client) {
   BOOST_REQUIRE(closed);
   BOOST_CHECK_EQUAL(closed->first, 4002);
   BOOST_CHECK_EQUAL(closed->second, "server bye");
+}
+
+// ---------------------------------------------------------------------------
+// Fragmentation, sizes, byte values, control frames, empty messages.
+
+BOOST_AUTO_TEST_CASE(fragmented_client_message_arrives_whole) {
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  BOOST_REQUIRE(!c->send_fragmented(true, {"Hel", "lo, ", "w\xC3", "\xB6rld"}));  // UTF-8 split across frames
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK(backend.messages()[0] == (message{true, "Hello, w\xC3\xB6rld"}));
+  auto echo = c->read();
+  BOOST_REQUIRE(echo);
+  BOOST_CHECK(*echo == (message{true, "Hello, w\xC3\xB6rld"}));
+  BOOST_REQUIRE(!c->send_text("next"));
+  BOOST_REQUIRE(backend.wait_messages(2));
+  BOOST_CHECK_EQUAL(backend.messages().size(), 2u);  // the fragments were one message
+  BOOST_CHECK(backend.messages()[1] == (message{true, "next"}));
+}
+
+BOOST_AUTO_TEST_CASE(large_fragmented_binary_client_message_arrives_whole) {
+  // Fragments above the 64 KiB hold limit are streamed through piecewise.
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  const auto a = random_bytes(100 * 1024, 1);
+  const auto b = random_bytes(70 * 1024, 2);
+  const auto d = random_bytes(10, 3);
+  BOOST_REQUIRE(!c->send_fragmented(false, {a, b, d}));
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_REQUIRE_EQUAL(backend.messages().size(), 1u);
+  BOOST_CHECK(!backend.messages()[0].text);
+  BOOST_CHECK(backend.messages()[0].data == a + b + d);
+  auto echo = c->read();
+  BOOST_REQUIRE(echo);
+  BOOST_CHECK(!echo->text);
+  BOOST_CHECK(echo->data == a + b + d);
+}
+
+BOOST_AUTO_TEST_CASE(fragmented_backend_message_reaches_client_whole) {
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
+  // Text non-FIN, a ping between the fragments, continuation, continuation FIN.
+  backend.send_raw_all(server_frame(0x01, "abc") + server_frame(0x89, "p") + server_frame(0x00, "def") +
+                       server_frame(0x80, "g\xC3\xA9"));
+  auto m = c->read();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK(*m == (message{true, "abcdefg\xC3\xA9"}));
+  // Binary in two fragments, then a whole message right behind it.
+  backend.send_raw_all(server_frame(0x02, std::string("\x00\x01", 2)) + server_frame(0x80, "\xFF") +
+                       server_frame(0x81, "single"));
+  auto m2 = c->read();
+  auto m3 = c->read();
+  BOOST_REQUIRE(m2 && m3);
+  BOOST_CHECK(*m2 == (message{false, std::string("\x00\x01\xFF", 3)}));
+  BOOST_CHECK(*m3 == (message{true, "single"}));
+  BOOST_CHECK_EQUAL(c->pings_received(), 0u);  // the backend's ping was answered by tether, not relayed
+}
+
+BOOST_AUTO_TEST_CASE(large_fragmented_backend_message_reaches_client_whole) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
+  const auto a = random_bytes(70 * 1024, 4);
+  const auto b = random_bytes(90 * 1024, 5);
+  backend.send_raw_all(server_frame(0x02, a) + server_frame(0x80, b));
+  auto m = c->read();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK(!m->text);
+  BOOST_CHECK_EQUAL(m->data.size(), a.size() + b.size());
+  BOOST_CHECK(m->data == a + b);
+}
+
+BOOST_AUTO_TEST_CASE(one_mib_messages_both_directions_byte_exact) {
+  // 1 MiB is the default max_message_size: exactly that much must pass.
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  const auto bin = random_bytes(1024 * 1024, 7);
+  std::string text;
+  for (std::size_t i = 0; i < 512 * 1024; ++i) {
+    text += "\xC3\xA9";  // 2-byte UTF-8 characters, so frame pieces split characters
+  }
+  BOOST_REQUIRE_EQUAL(text.size(), 1024u * 1024u);
+  BOOST_REQUIRE(!c->send_binary(bin));
+  BOOST_REQUIRE(!c->send_text(text));
+  auto e1 = c->read(10000ms);
+  auto e2 = c->read(10000ms);
+  BOOST_REQUIRE(e1 && e2);
+  BOOST_CHECK(!e1->text);
+  BOOST_CHECK(e1->data == bin);
+  BOOST_CHECK(e2->text);
+  BOOST_CHECK(e2->data == text);
+  BOOST_REQUIRE(backend.wait_messages(2));
+  BOOST_CHECK(backend.messages()[0] == (message{false, bin}));
+  BOOST_CHECK(backend.messages()[1] == (message{true, text}));
+  BOOST_CHECK(c->is_open());
+}
+
+BOOST_AUTO_TEST_CASE(five_mib_message_passes_with_raised_limit) {
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + "defaults: {limits: {max_message_size: 8MiB}}\n" + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  const auto big = random_bytes(5 * 1024 * 1024, 9);
+  BOOST_REQUIRE(!c->send_binary(big));
+  auto echo = c->read(15000ms);
+  BOOST_REQUIRE_MESSAGE(echo, "5 MiB echo did not arrive");
+  BOOST_CHECK_EQUAL(echo->data.size(), big.size());
+  BOOST_CHECK(echo->data == big);
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK(backend.messages()[0].data == big);
+}
+
+BOOST_AUTO_TEST_CASE(binary_with_every_byte_value) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  std::string all;
+  for (int round = 0; round < 3; ++round) {
+    for (int v = 0; v < 256; ++v) {
+      all.push_back(static_cast<char>(round % 2 == 0 ? v : 255 - v));
+    }
+  }
+  BOOST_REQUIRE(!c->send_binary(all));
+  auto echo = c->read();
+  BOOST_REQUIRE(echo);
+  BOOST_CHECK(*echo == (message{false, all}));
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK(backend.messages()[0] == (message{false, all}));
+}
+
+BOOST_AUTO_TEST_CASE(client_ping_is_answered_by_tether_and_not_forwarded) {
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  BOOST_REQUIRE(!c->ping("are you there"));
+  BOOST_REQUIRE(!c->send_text("after"));
+  auto m = c->read();  // tether's pong is sent before the echo can come back
+  BOOST_REQUIRE(m);
+  BOOST_CHECK(*m == (message{true, "after"}));
+  BOOST_CHECK_EQUAL(c->pongs_received(), 1u);
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK_EQUAL(backend.messages().size(), 1u);
+  BOOST_CHECK_EQUAL(backend.pings_received(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(pong_carries_the_ping_payload_even_mid_message) {
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  raw_ws c(t.port());
+  BOOST_REQUIRE_MESSAGE(c.upgraded(), c.response_head());
+  // A ping between two fragments of one message (allowed by RFC 6455 5.4).
+  BOOST_REQUIRE(!c.send(client_frame(0x01, "frag-") + client_frame(0x89, "ping-42") + client_frame(0x80, "ment")));
+  auto pong = c.next_frame();
+  BOOST_REQUIRE(pong);
+  BOOST_CHECK_EQUAL(pong->opcode, 0xA);
+  BOOST_CHECK(pong->fin);
+  BOOST_CHECK(!pong->masked);
+  BOOST_CHECK_EQUAL(pong->payload, "ping-42");
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK(backend.messages()[0] == (message{true, "frag-ment"}));
+  // The echo comes back to the client unmasked and whole.
+  std::string echoed;
+  for (;;) {
+    auto f = c.next_frame();
+    BOOST_REQUIRE(f);
+    BOOST_CHECK(!f->masked);
+    BOOST_REQUIRE(f->opcode == 1 || f->opcode == 0);
+    echoed += f->payload;
+    if (f->fin) {
+      break;
+    }
+  }
+  BOOST_CHECK_EQUAL(echoed, "frag-ment");
+  BOOST_CHECK_EQUAL(backend.pings_received(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(empty_messages_keep_their_type) {
+  test_backend backend;
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  BOOST_REQUIRE(!c->send_text(""));
+  BOOST_REQUIRE(!c->send_binary(""));
+  BOOST_REQUIRE(!c->send_text("x"));
+  auto m1 = c->read();
+  auto m2 = c->read();
+  auto m3 = c->read();
+  BOOST_REQUIRE(m1 && m2 && m3);
+  BOOST_CHECK(*m1 == (message{true, ""}));
+  BOOST_CHECK(*m2 == (message{false, ""}));
+  BOOST_CHECK(*m3 == (message{true, "x"}));
+  BOOST_REQUIRE(backend.wait_messages(3));
+  BOOST_CHECK(backend.messages()[0] == (message{true, ""}));
+  BOOST_CHECK(backend.messages()[1] == (message{false, ""}));
+  BOOST_CHECK(backend.messages()[2] == (message{true, "x"}));
+  // An empty message made of an empty start frame and an empty final continuation.
+  raw_ws r(t.port());
+  BOOST_REQUIRE(r.upgraded());
+  BOOST_REQUIRE(!r.send(client_frame(0x02, "") + client_frame(0x80, "")));
+  BOOST_REQUIRE(backend.wait_messages(4));
+  BOOST_CHECK(backend.messages()[3] == (message{false, ""}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
