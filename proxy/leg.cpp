@@ -154,7 +154,9 @@ void leg::send_close(std::uint16_t code, std::string_view reason) {
     body[0] = static_cast<std::uint8_t>(code >> 8);
     body[1] = static_cast<std::uint8_t>(code & 0xFF);
     n = 2 + std::min<std::size_t>(reason.size(), 123);
-    std::memcpy(body + 2, reason.data(), n - 2);
+    if (n > 2) {
+      std::memcpy(body + 2, reason.data(), n - 2);
+    }
   }
   send_frame(ws::opcode::close, true, {body, n});
   close_sent_ = true;

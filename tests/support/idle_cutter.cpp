@@ -10,8 +10,11 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 }
 
 struct idle_cutter::impl : std::enable_shared_from_this<impl> {
-  net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  // Destroyed first (see ~idle_cutter): pending coroutines hold this impl.
+  std::unique_ptr<net::io_context> ioc_holder = std::make_unique<net::io_context>();
+  net::io_context& ioc = *ioc_holder;
+  std::unique_ptr<tcp::acceptor> acceptor_holder = std::make_unique<tcp::acceptor>(ioc);
+  tcp::acceptor& acceptor = *acceptor_holder;
   std::thread thread;
   std::uint16_t target = 0;
   ms idle{0};
@@ -95,6 +98,8 @@ idle_cutter::idle_cutter(std::uint16_t target_port, ms idle) : impl_(std::make_s
 idle_cutter::~idle_cutter() {
   impl_->ioc.stop();
   impl_->thread.join();
+  impl_->acceptor_holder.reset();
+  impl_->ioc_holder.reset();
 }
 
 std::size_t idle_cutter::cuts() const { return impl_->cuts.load(); }

@@ -21,7 +21,10 @@ struct backend_conn {
 };
 
 struct test_backend::impl : std::enable_shared_from_this<impl> {
-  net::io_context ioc;
+  // Held apart so that it can be destroyed first: its pending coroutines own
+  // references to this impl, and would otherwise keep it alive forever.
+  std::unique_ptr<net::io_context> ioc_holder = std::make_unique<net::io_context>();
+  net::io_context& ioc = *ioc_holder;
   ssl::context ctx{ssl::context::tls_server};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread thread;
@@ -264,6 +267,9 @@ test_backend::~test_backend() {
   if (impl_->thread.joinable()) {
     impl_->thread.join();
   }
+  impl_->acceptor.reset();
+  impl_->conns.clear();
+  impl_->ioc_holder.reset();
 }
 
 std::string test_backend::url() const {
