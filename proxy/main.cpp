@@ -2,6 +2,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <spdlog/spdlog.h>
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
   }
   tether::setup_logging(loaded.value->log);
   raise_file_limit();
+  // OpenSSL writes to sockets with write(2): a peer that resets while a TLS
+  // record goes out would otherwise kill the process with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     tether::server srv(loaded.value, threads);
     if (auto error = srv.start(); !error.empty()) {

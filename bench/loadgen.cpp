@@ -1,0 +1,1511 @@
+// tether_loadgen: a WebSocket load generator for benchmarking tether against
+// other proxies. It is an independent client: it does not link tether_core and
+// shares no code with the proxy it measures.
+//
+//   tether_loadgen run  --url wss://127.0.0.1:18443/ --sessions 100 --size 64 --inflight 1
+//   tether_loadgen rate --url wss://127.0.0.1:18443/ --concurrency 16
+//   tether_loadgen idle --url wss://127.0.0.1:18443/ --sessions 1000 --connect-rate 2000
+//
+// run   N sessions each keep P binary messages of S bytes in flight against an
+//       echoing backend for --duration seconds after --warmup seconds, and the
+//       round trip of every message goes into a log-linear histogram.
+// rate  C connectors open sessions (TCP + TLS + upgrade), close them with a
+//       close handshake, and start again, for --duration seconds.
+// idle  opens N sessions (paced by --connect-rate), answers pings, and holds
+//       them until SIGINT/SIGTERM or --hold seconds.
+// Each mode prints one JSON line on stdout at the end; idle mode also prints
+// {"event":"open",...} once every session is open (or has failed).
+//
+// Why not Beast's websocket::stream over asio::ssl::stream: on the benchmark
+// machine the load generator shares one core with the backend, so its cost per
+// message bounds what any proxy can show. This client drives OpenSSL directly
+// on the socket's descriptor (readiness waits through asio, C++20 coroutines)
+// and writes frames itself: pongs are answered, every message is masked as
+// RFC 6455 requires (a fixed key per session, the payload masked once up
+// front), several frames leave in one TLS record, and nothing is allocated per
+// message. Server frames are parsed as a stream (fragmented messages, control
+// frames between fragments), so the payload is never buffered.
+//
+// Checks: each echo must have the size sent and carry, in its first 8 bytes,
+// the sequence number of the oldest message in flight on that session; any
+// difference counts as an error. Text messages (the demo backend's optional
+// time pushes) are counted and otherwise ignored: the load is binary.
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
+template <class T>
+using awaitable = net::awaitable<T>;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+namespace {
+
+// ------------------------------------------------------------- options ----
+
+enum class mode_type { run, rate, idle };
+
+struct options {
+  mode_type mode = mode_type::run;
+  std::string url = "wss://127.0.0.1:8443/";
+  std::string ca;
+  bool insecure = false;
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256";
+  int sessions = 100;
+  std::size_t size = 64;
+  int inflight = 1;
+  double duration = 5.0;
+  double warmup = 1.0;
+  int threads = 1;
+  int concurrency = 0;        // 0: mode default
+  double connect_rate = 0.0;  // sessions per second, 0: unlimited
+  double connect_timeout = 10.0;
+  double hold = 600.0;
+  double open_timeout = 0.0;  // 0: derived from sessions, rate and connect timeout
+  int proxy_pid = 0;
+  int backend_pid = 0;
+};
+
+void usage(FILE* out) {
+  std::fputs(
+      "usage: tether_loadgen MODE [options]\n"
+      "modes:\n"
+      "  run    round trips of binary messages against an echo backend (default)\n"
+      "  rate   new sessions per second (TCP + TLS + upgrade + close handshake)\n"
+      "  idle   open sessions and hold them, answering pings\n"
+      "options:\n"
+      "  --url URL             ws:// or wss://host:port/path (default wss://127.0.0.1:8443/)\n"
+      "  --ca FILE             CA bundle that verifies the server (default: system store)\n"
+      "  --insecure            do not verify the server certificate\n"
+      "  --ciphersuites LIST   TLS 1.3 suites offered (default TLS_AES_128_GCM_SHA256)\n"
+      "  --sessions N          sessions for run and idle (default 100)\n"
+      "  --size BYTES          message size for run (default 64)\n"
+      "  --inflight P          messages in flight per session for run (default 1)\n"
+      "  --duration S          measured seconds for run and rate (default 5)\n"
+      "  --warmup S            unmeasured seconds before that (default 1)\n"
+      "  --threads N           event-loop threads (default 1)\n"
+      "  --concurrency C       sessions being opened at once (run/idle: 64, rate: 16)\n"
+      "  --connect-rate R      at most R new sessions per second (default unlimited)\n"
+      "  --connect-timeout S   TCP + TLS + upgrade must finish within S (default 10)\n"
+      "  --hold S              idle: exit after S seconds if no signal came (default 600)\n"
+      "  --open-timeout S      run/idle: stop waiting for sessions to open after S\n"
+      "                        (default: connect timeout + 5 + sessions/connect-rate + sessions/20)\n"
+      "  --proxy-pid PID       report this process's CPU time over the measured window\n"
+      "  --backend-pid PID     same for the backend\n",
+      out);
+}
+
+bool parse_args(int argc, char** argv, options& opts) {
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') {
+    const std::string_view m = argv[i++];
+    if (m == "run") {
+      opts.mode = mode_type::run;
+    } else if (m == "rate") {
+      opts.mode = mode_type::rate;
+    } else if (m == "idle") {
+      opts.mode = mode_type::idle;
+    } else {
+      std::fprintf(stderr, "tether_loadgen: unknown mode '%s'\n", argv[i - 1]);
+      return false;
+    }
+  }
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::optional<std::string> inline_value;
+    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg.resize(eq);
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) {
+        return *inline_value;
+      }
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "tether_loadgen: %s wants a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto number = [&]() -> double {
+      const std::string text = value();
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(v >= 0)) {
+        std::fprintf(stderr, "tether_loadgen: %s: not a number: '%s'\n", arg.c_str(), text.c_str());
+        std::exit(2);
+      }
+      return v;
+    };
+    if (arg == "-h" || arg == "--help") {
+      usage(stdout);
+      std::exit(0);
+    } else if (arg == "--url") {
+      opts.url = value();
+    } else if (arg == "--ca") {
+      opts.ca = value();
+    } else if (arg == "--insecure") {
+      opts.insecure = true;
+    } else if (arg == "--ciphersuites") {
+      opts.ciphersuites = value();
+    } else if (arg == "--sessions") {
+      opts.sessions = static_cast<int>(number());
+    } else if (arg == "--size") {
+      opts.size = static_cast<std::size_t>(number());
+    } else if (arg == "--inflight") {
+      opts.inflight = std::max(1, static_cast<int>(number()));
+    } else if (arg == "--duration") {
+      opts.duration = number();
+    } else if (arg == "--warmup") {
+      opts.warmup = number();
+    } else if (arg == "--threads") {
+      opts.threads = std::max(1, static_cast<int>(number()));
+    } else if (arg == "--concurrency") {
+      opts.concurrency = std::max(1, static_cast<int>(number()));
+    } else if (arg == "--connect-rate") {
+      opts.connect_rate = number();
+    } else if (arg == "--connect-timeout") {
+      opts.connect_timeout = number();
+    } else if (arg == "--hold") {
+      opts.hold = number();
+    } else if (arg == "--open-timeout") {
+      opts.open_timeout = number();
+    } else if (arg == "--proxy-pid") {
+      opts.proxy_pid = static_cast<int>(number());
+    } else if (arg == "--backend-pid") {
+      opts.backend_pid = static_cast<int>(number());
+    } else {
+      std::fprintf(stderr, "tether_loadgen: unknown option '%s'\n", arg.c_str());
+      usage(stderr);
+      return false;
+    }
+  }
+  if (opts.concurrency == 0) {
+    opts.concurrency = opts.mode == mode_type::rate ? 16 : 64;
+  }
+  return true;
+}
+
+// -------------------------------------------------------------- target ----
+
+struct target {
+  bool tls = false;
+  std::string host;       // without brackets
+  std::string host_port;  // for the Host header
+  std::uint16_t port = 0;
+  std::string path = "/";
+  bool host_is_ip = false;
+  tcp::endpoint endpoint;
+};
+
+std::optional<target> parse_url(const std::string& url) {
+  target t;
+  std::string_view rest = url;
+  if (rest.starts_with("wss://")) {
+    t.tls = true;
+    rest.remove_prefix(6);
+  } else if (rest.starts_with("ws://")) {
+    rest.remove_prefix(5);
+  } else {
+    return std::nullopt;
+  }
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  t.host_port = std::string(authority);
+  std::string_view port_text;
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    t.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size() && authority[close + 1] == ':') {
+      port_text = authority.substr(close + 2);
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    t.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+    }
+  }
+  t.port = t.tls ? 443 : 80;
+  if (!port_text.empty()) {
+    const long p = std::strtol(std::string(port_text).c_str(), nullptr, 10);
+    if (p <= 0 || p > 65535) {
+      return std::nullopt;
+    }
+    t.port = static_cast<std::uint16_t>(p);
+  }
+  error_code ec;
+  const auto address = net::ip::make_address(t.host, ec);
+  t.host_is_ip = !ec;
+  if (t.host_is_ip) {
+    t.endpoint = tcp::endpoint(address, t.port);
+  } else {
+    net::io_context ioc;
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(t.host, std::to_string(t.port), ec);
+    if (ec || results.empty()) {
+      std::fprintf(stderr, "tether_loadgen: cannot resolve %s: %s\n", t.host.c_str(), ec.message().c_str());
+      return std::nullopt;
+    }
+    t.endpoint = results.begin()->endpoint();
+  }
+  return t;
+}
+
+// ----------------------------------------------------------- histogram ----
+
+/// Log-linear histogram of nanosecond values, in the manner of HdrHistogram:
+/// values below 256 are exact, above that each power of two is split into 128
+/// buckets (at most 0.4% relative error). Fixed size, so recording never
+/// allocates.
+class histogram {
+ public:
+  static constexpr int sub_bits = 7;
+  static constexpr std::uint64_t linear = std::uint64_t{2} << sub_bits;  // 256
+  static constexpr std::size_t buckets = (64 - sub_bits) * (std::size_t{1} << sub_bits) + linear;
+
+  histogram() : counts_(buckets, 0) {}
+
+  void record(std::uint64_t v) {
+    ++counts_[index(v)];
+    ++total_;
+    max_ = std::max(max_, v);
+    sum_ += v;
+  }
+  void reset() {
+    std::fill(counts_.begin(), counts_.end(), 0);
+    total_ = 0;
+    max_ = 0;
+    sum_ = 0;
+  }
+  void merge(const histogram& other) {
+    for (std::size_t i = 0; i < buckets; ++i) {
+      counts_[i] += other.counts_[i];
+    }
+    total_ += other.total_;
+    max_ = std::max(max_, other.max_);
+    sum_ += other.sum_;
+  }
+  std::uint64_t total() const { return total_; }
+  std::uint64_t max() const { return max_; }
+  double mean() const { return total_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(total_); }
+
+  /// Value at quantile q (0..1): the middle of the bucket holding it.
+  double quantile(double q) const {
+    if (total_ == 0) {
+      return 0.0;
+    }
+    const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total_))));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < buckets; ++i) {
+      seen += counts_[i];
+      if (seen >= rank) {
+        const auto [lo, hi] = bounds(i);
+        return std::min(static_cast<double>(max_), (static_cast<double>(lo) + static_cast<double>(hi)) / 2.0);
+      }
+    }
+    return static_cast<double>(max_);
+  }
+
+ private:
+  static std::size_t index(std::uint64_t v) {
+    if (v < linear) {
+      return static_cast<std::size_t>(v);
+    }
+    const int shift = std::bit_width(v) - 1 - sub_bits;  // >= 1
+    return static_cast<std::size_t>(shift) * (std::size_t{1} << sub_bits) + static_cast<std::size_t>(v >> shift);
+  }
+  static std::pair<std::uint64_t, std::uint64_t> bounds(std::size_t i) {
+    if (i < linear) {
+      return {i, i};
+    }
+    const std::size_t shift = i / (std::size_t{1} << sub_bits) - 1;
+    const std::uint64_t mantissa = i - shift * (std::size_t{1} << sub_bits);
+    return {mantissa << shift, ((mantissa + 1) << shift) - 1};
+  }
+
+  std::vector<std::uint64_t> counts_;
+  std::uint64_t total_ = 0;
+  std::uint64_t max_ = 0;
+  std::uint64_t sum_ = 0;
+};
+
+// ------------------------------------------------------------- helpers ----
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// utime + stime of a process in seconds, from /proc/PID/stat; -1 if unreadable.
+double process_cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos) {
+    return -1.0;
+  }
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  double utime = 0;
+  double stime = 0;
+  // After the command come state (field 3) ... utime (14) and stime (15).
+  for (int n = 3; n <= 15 && (fields >> field); ++n) {
+    if (n == 14) {
+      utime = std::strtod(field.c_str(), nullptr);
+    } else if (n == 15) {
+      stime = std::strtod(field.c_str(), nullptr);
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
+
+std::string websocket_accept(const std::string& key) {
+  const std::string text = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return base64(digest, sizeof digest);
+}
+
+bool iequals_prefix(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Appends a masked client frame header for `len` payload bytes.
+void append_frame_header(std::vector<char>& out, std::uint8_t opcode, std::uint64_t len, const std::uint8_t key[4]) {
+  std::uint8_t h[14];
+  std::size_t n = 0;
+  h[n++] = static_cast<std::uint8_t>(0x80 | opcode);
+  if (len < 126) {
+    h[n++] = static_cast<std::uint8_t>(0x80 | len);
+  } else if (len < 65536) {
+    h[n++] = 0x80 | 126;
+    h[n++] = static_cast<std::uint8_t>(len >> 8);
+    h[n++] = static_cast<std::uint8_t>(len);
+  } else {
+    h[n++] = 0x80 | 127;
+    for (int i = 7; i >= 0; --i) {
+      h[n++] = static_cast<std::uint8_t>(len >> (8 * i));
+    }
+  }
+  std::memcpy(h + n, key, 4);
+  n += 4;
+  out.insert(out.end(), reinterpret_cast<const char*>(h), reinterpret_cast<const char*>(h) + n);
+}
+
+// --------------------------------------------------------------- state ----
+
+/// Shared by every thread; written before the threads start, or atomic.
+struct shared_state {
+  options opts;
+  target tgt;
+  SSL_CTX* ssl_ctx = nullptr;
+  clock_type::time_point start;
+  std::atomic<int> next_session{0};  // idle/run: index of the next session to open
+  std::atomic<int> opened{0};
+  std::atomic<int> failed{0};
+  std::atomic<long> dropped{0};  // open sessions that the server closed or lost
+  std::atomic<long> pings{0};
+  std::atomic<long> messages_in{0};  // idle mode: data messages received
+  std::atomic<bool> stop{false};
+};
+
+shared_state* g = nullptr;
+
+struct worker;
+
+enum class io_status { ok, want_read, want_write, eof, error };
+
+/// One client WebSocket session: a socket, optionally OpenSSL on its
+/// descriptor, a streaming frame parser and an output buffer.
+struct conn {
+  explicit conn(worker& w);
+  ~conn() { reset(); }
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+
+  worker& w;
+  tcp::socket sock;
+  SSL* ssl = nullptr;
+  bool setup_done = false;
+  std::uint64_t generation = 0;  // tells a stale set-up timeout from the current one
+  bool closed = false;        // socket closed by us; the pump ends
+  bool close_sent = false;
+  bool close_received = false;
+  bool failed = false;        // protocol or I/O error
+  std::string pending_in;     // bytes that came with the upgrade response
+  std::uint8_t key[4]{};
+
+  // Output: frames waiting for the socket; drained by a helper coroutine when
+  // the socket does not take everything at once.
+  std::vector<char> out;
+  std::size_t out_pos = 0;
+  bool draining = false;
+
+  // Frame parser.
+  std::uint8_t hdr[14]{};
+  std::size_t hdr_len = 0;
+  std::size_t hdr_need = 2;
+  std::uint64_t payload_left = 0;
+  std::uint8_t opcode = 0;
+  bool fin = false;
+  bool in_frame = false;  // header complete, payload pending
+  std::uint8_t ctl[125]{};
+  std::size_t ctl_len = 0;
+  bool in_message = false;
+  std::uint8_t msg_opcode = 0;
+  std::uint64_t msg_len = 0;
+  std::uint8_t seq_buf[8]{};
+  std::size_t seq_len = 0;
+
+  // run mode
+  std::vector<char> payload;  // masked with `key`, except the sequence number
+  std::vector<clock_type::time_point> sent_at;
+  std::size_t sent_head = 0;
+  std::size_t sent_count = 0;
+  std::uint64_t send_seq = 0;
+  std::uint64_t recv_seq = 0;
+
+  io_status read_some(char* p, std::size_t n, std::size_t& got);
+  io_status write_some(const char* p, std::size_t n, std::size_t& put);
+  awaitable<bool> wait(io_status st);
+  awaitable<bool> write_all(const char* p, std::size_t n);
+  awaitable<bool> open_session();
+  awaitable<void> pump();
+  awaitable<void> drain(io_status st);
+  void flush();
+  bool feed(const char* p, std::size_t n);
+  bool frame_header_done();
+  void frame_done();
+  void on_message();
+  void queue_control(std::uint8_t op, const std::uint8_t* data, std::size_t len);
+  void queue_message(clock_type::time_point now);
+  void start_close();
+  void fail();
+  void finish();
+  void reset();
+};
+
+/// One event-loop thread and its statistics.
+struct worker {
+  net::io_context ioc{1};
+  std::vector<std::unique_ptr<conn>> conns;
+  std::vector<char> rbuf = std::vector<char>(256 * 1024);
+  histogram hist;
+  bool measuring = false;
+  bool sending = true;
+  std::uint64_t msgs = 0;         // measured round trips (run) or sessions (rate)
+  std::uint64_t errors = 0;       // mismatches, protocol errors, failed sessions (rate)
+  std::uint64_t text_msgs = 0;    // ignored pushes
+  std::atomic<long> outstanding{0};
+  std::thread thread;
+};
+
+conn::conn(worker& w_) : w(w_), sock(w_.ioc) {}
+
+io_status conn::read_some(char* p, std::size_t n, std::size_t& got) {
+  got = 0;
+  if (ssl != nullptr) {
+    ERR_clear_error();
+    if (SSL_read_ex(ssl, p, n, &got) == 1) {
+      return io_status::ok;
+    }
+    switch (SSL_get_error(ssl, 0)) {
+      case SSL_ERROR_WANT_READ: return io_status::want_read;
+      case SSL_ERROR_WANT_WRITE: return io_status::want_write;
+      case SSL_ERROR_ZERO_RETURN: return io_status::eof;
+      default: return io_status::error;
+    }
+  }
+  for (;;) {
+    const ssize_t r = ::recv(sock.native_handle(), p, n, 0);
+    if (r > 0) {
+      got = static_cast<std::size_t>(r);
+      return io_status::ok;
+    }
+    if (r == 0) {
+      return io_status::eof;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ? io_status::want_read : io_status::error;
+  }
+}
+
+io_status conn::write_some(const char* p, std::size_t n, std::size_t& put) {
+  put = 0;
+  if (ssl != nullptr) {
+    ERR_clear_error();
+    if (SSL_write_ex(ssl, p, n, &put) == 1) {
+      return io_status::ok;
+    }
+    switch (SSL_get_error(ssl, 0)) {
+      case SSL_ERROR_WANT_READ: return io_status::want_read;
+      case SSL_ERROR_WANT_WRITE: return io_status::want_write;
+      default: return io_status::error;
+    }
+  }
+  for (;;) {
+    const ssize_t r = ::send(sock.native_handle(), p, n, MSG_NOSIGNAL);
+    if (r >= 0) {
+      put = static_cast<std::size_t>(r);
+      return io_status::ok;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ? io_status::want_write : io_status::error;
+  }
+}
+
+awaitable<bool> conn::wait(io_status st) {
+  auto [ec] = co_await sock.async_wait(st == io_status::want_write ? tcp::socket::wait_write : tcp::socket::wait_read,
+                                       use_tuple);
+  co_return !ec;
+}
+
+awaitable<bool> conn::write_all(const char* p, std::size_t n) {
+  while (n > 0) {
+    std::size_t put = 0;
+    const auto st = write_some(p, n, put);
+    if (st == io_status::ok) {
+      p += put;
+      n -= put;
+    } else if (st == io_status::want_read || st == io_status::want_write) {
+      if (!co_await wait(st)) {
+        co_return false;
+      }
+    } else {
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+void conn::reset() {
+  if (ssl != nullptr) {
+    SSL_free(ssl);
+    ssl = nullptr;
+  }
+  error_code ignored;
+  sock.close(ignored);
+  setup_done = closed = close_sent = close_received = failed = false;
+  pending_in.clear();
+  out.clear();
+  out_pos = 0;
+  hdr_len = 0;
+  hdr_need = 2;
+  payload_left = 0;
+  in_frame = in_message = false;
+  ctl_len = msg_len = seq_len = 0;
+  sent_head = sent_count = 0;
+  send_seq = recv_seq = 0;
+}
+
+/// TCP connect, TLS handshake, HTTP upgrade. False on any failure or timeout.
+awaitable<bool> conn::open_session() {
+  const auto& opts = g->opts;
+  reset();
+  RAND_bytes(key, sizeof key);
+
+  // Closing the socket is how the timeout interrupts whichever step is waiting.
+  net::steady_timer timer(sock.get_executor());
+  timer.expires_after(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(opts.connect_timeout)));
+  const std::uint64_t my_generation = ++generation;
+  timer.async_wait([this, my_generation](error_code ec) {
+    if (!ec && !setup_done && generation == my_generation) {
+      error_code ignored;
+      sock.close(ignored);
+    }
+  });
+
+  auto [connect_ec] = co_await sock.async_connect(g->tgt.endpoint, use_tuple);
+  if (connect_ec) {
+    co_return false;
+  }
+  error_code ec;
+  sock.set_option(tcp::no_delay(true), ec);
+  sock.non_blocking(true, ec);
+  if (ec) {
+    co_return false;
+  }
+
+  if (g->tgt.tls) {
+    ssl = SSL_new(g->ssl_ctx);
+    SSL_set_fd(ssl, sock.native_handle());
+    SSL_set_connect_state(ssl);
+    if (!g->tgt.host_is_ip) {
+      SSL_set_tlsext_host_name(ssl, g->tgt.host.c_str());
+    }
+    if (!opts.insecure) {
+      if (g->tgt.host_is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), g->tgt.host.c_str());
+      } else {
+        SSL_set1_host(ssl, g->tgt.host.c_str());
+      }
+    }
+    for (;;) {
+      ERR_clear_error();
+      const int r = SSL_do_handshake(ssl);
+      if (r == 1) {
+        break;
+      }
+      const int err = SSL_get_error(ssl, r);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        if (!co_await wait(err == SSL_ERROR_WANT_READ ? io_status::want_read : io_status::want_write)) {
+          co_return false;
+        }
+        continue;
+      }
+      static std::atomic<bool> reported{false};
+      if (!reported.exchange(true)) {
+        char text[256];
+        ERR_error_string_n(ERR_peek_last_error(), text, sizeof text);
+        std::fprintf(stderr, "tether_loadgen: TLS handshake failed: %s\n", text);
+      }
+      co_return false;
+    }
+  }
+
+  unsigned char nonce[16];
+  RAND_bytes(nonce, sizeof nonce);
+  const std::string ws_key = base64(nonce, sizeof nonce);
+  const std::string request = "GET " + g->tgt.path + " HTTP/1.1\r\nHost: " + g->tgt.host_port +
+                              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + ws_key +
+                              "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: tether-loadgen\r\n\r\n";
+  if (!co_await write_all(request.data(), request.size())) {
+    co_return false;
+  }
+
+  std::string response;
+  char buf[4096];
+  std::size_t header_end = std::string::npos;
+  while (header_end == std::string::npos) {
+    std::size_t got = 0;
+    const auto st = read_some(buf, sizeof buf, got);
+    if (st == io_status::ok) {
+      response.append(buf, got);
+      header_end = response.find("\r\n\r\n");
+      if (header_end == std::string::npos && response.size() > 16384) {
+        co_return false;
+      }
+    } else if (st == io_status::want_read || st == io_status::want_write) {
+      if (!co_await wait(st)) {
+        co_return false;
+      }
+    } else {
+      co_return false;
+    }
+  }
+  const std::string_view head(response.data(), header_end + 2);
+  bool accepted = false;
+  if (head.starts_with("HTTP/1.1 101")) {
+    const std::string expected = websocket_accept(ws_key);
+    std::size_t pos = head.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < head.size()) {
+      const auto line_end = head.find("\r\n", pos + 2);
+      std::string_view line = head.substr(pos + 2, line_end - pos - 2);
+      if (iequals_prefix(line, "sec-websocket-accept:")) {
+        line.remove_prefix(21);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+          line.remove_prefix(1);
+        }
+        while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) {
+          line.remove_suffix(1);
+        }
+        accepted = line == expected;
+      }
+      pos = line_end;
+    }
+  }
+  if (!accepted) {
+    static std::atomic<bool> reported{false};
+    if (!reported.exchange(true)) {
+      std::fprintf(stderr, "tether_loadgen: upgrade refused: %.*s\n",
+                   static_cast<int>(std::min<std::size_t>(head.find("\r\n"), 200)), head.data());
+    }
+    co_return false;
+  }
+  pending_in = response.substr(header_end + 4);
+  setup_done = true;
+  timer.cancel();
+  co_return true;
+}
+
+void conn::fail() {
+  failed = true;
+  finish();
+}
+
+/// Closes the connection (close_notify if TLS, best effort) and ends the pump.
+void conn::finish() {
+  if (closed) {
+    return;
+  }
+  closed = true;
+  if (ssl != nullptr) {
+    ERR_clear_error();
+    SSL_shutdown(ssl);
+  }
+  error_code ignored;
+  sock.close(ignored);
+}
+
+void conn::flush() {
+  if (draining || closed) {
+    return;
+  }
+  while (out_pos < out.size()) {
+    std::size_t put = 0;
+    const auto st = write_some(out.data() + out_pos, out.size() - out_pos, put);
+    if (st == io_status::ok) {
+      out_pos += put;
+    } else if (st == io_status::want_read || st == io_status::want_write) {
+      draining = true;
+      net::co_spawn(sock.get_executor(), drain(st), net::detached);
+      return;
+    } else {
+      fail();
+      return;
+    }
+  }
+  out.clear();
+  out_pos = 0;
+}
+
+awaitable<void> conn::drain(io_status st) {
+  for (;;) {
+    if (!co_await wait(st) || closed) {
+      draining = false;
+      co_return;
+    }
+    while (out_pos < out.size()) {
+      std::size_t put = 0;
+      st = write_some(out.data() + out_pos, out.size() - out_pos, put);
+      if (st == io_status::ok) {
+        out_pos += put;
+      } else if (st == io_status::want_read || st == io_status::want_write) {
+        break;
+      } else {
+        draining = false;
+        fail();
+        co_return;
+      }
+    }
+    if (out_pos == out.size()) {
+      out.clear();
+      out_pos = 0;
+      draining = false;
+      co_return;
+    }
+  }
+}
+
+void conn::queue_control(std::uint8_t op, const std::uint8_t* data, std::size_t len) {
+  append_frame_header(out, op, len, key);
+  for (std::size_t i = 0; i < len; ++i) {
+    out.push_back(static_cast<char>(data[i] ^ key[i & 3]));
+  }
+}
+
+void conn::queue_message(clock_type::time_point now) {
+  append_frame_header(out, 0x2, payload.size(), key);
+  const std::size_t at = out.size();
+  out.insert(out.end(), payload.begin(), payload.end());
+  const std::uint64_t seq = send_seq++;
+  std::uint8_t seq_bytes[8];
+  std::memcpy(seq_bytes, &seq, 8);
+  for (std::size_t i = 0; i < 8 && i < payload.size(); ++i) {
+    out[at + i] = static_cast<char>(seq_bytes[i] ^ key[i & 3]);
+  }
+  sent_at[(sent_head + sent_count) % sent_at.size()] = now;
+  ++sent_count;
+  w.outstanding.fetch_add(1, std::memory_order_relaxed);
+}
+
+void conn::start_close() {
+  if (close_sent || closed) {
+    return;
+  }
+  close_sent = true;
+  const std::uint8_t code[2] = {0x03, 0xe8};  // 1000
+  queue_control(0x8, code, 2);
+  flush();
+}
+
+/// Parses server frames from `p`; false on a protocol error.
+bool conn::feed(const char* p, std::size_t n) {
+  const auto* b = reinterpret_cast<const std::uint8_t*>(p);
+  while (n > 0 && !closed) {
+    if (!in_frame) {
+      const std::size_t take = std::min(n, hdr_need - hdr_len);
+      std::memcpy(hdr + hdr_len, b, take);
+      hdr_len += take;
+      b += take;
+      n -= take;
+      if (hdr_len == 2) {
+        const std::uint8_t len7 = hdr[1] & 0x7f;
+        hdr_need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((hdr[1] & 0x80) ? 4 : 0);
+      }
+      if (hdr_len < hdr_need) {
+        continue;
+      }
+      if (!frame_header_done()) {
+        return false;
+      }
+      if (payload_left == 0) {
+        frame_done();
+      }
+      continue;
+    }
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, payload_left));
+    if (opcode >= 0x8) {
+      std::memcpy(ctl + ctl_len, b, take);
+      ctl_len += take;
+    } else {
+      msg_len += take;
+      if (seq_len < 8) {
+        const std::size_t s = std::min<std::size_t>(8 - seq_len, take);
+        std::memcpy(seq_buf + seq_len, b, s);
+        seq_len += s;
+      }
+    }
+    b += take;
+    n -= take;
+    payload_left -= take;
+    if (payload_left == 0) {
+      frame_done();
+    }
+  }
+  return true;
+}
+
+bool conn::frame_header_done() {
+  if (hdr[1] & 0x80) {
+    return false;  // servers must not mask
+  }
+  fin = (hdr[0] & 0x80) != 0;
+  opcode = hdr[0] & 0x0f;
+  const std::uint8_t len7 = hdr[1] & 0x7f;
+  if (len7 == 126) {
+    payload_left = (std::uint64_t{hdr[2]} << 8) | hdr[3];
+  } else if (len7 == 127) {
+    payload_left = 0;
+    for (int i = 0; i < 8; ++i) {
+      payload_left = (payload_left << 8) | hdr[2 + i];
+    }
+  } else {
+    payload_left = len7;
+  }
+  in_frame = true;
+  if (opcode >= 0x8) {
+    if (!fin || payload_left > 125 || (opcode != 0x8 && opcode != 0x9 && opcode != 0xa)) {
+      return false;
+    }
+    ctl_len = 0;
+  } else if (opcode == 0x0) {
+    if (!in_message) {
+      return false;
+    }
+  } else if (opcode == 0x1 || opcode == 0x2) {
+    if (in_message) {
+      return false;
+    }
+    in_message = true;
+    msg_opcode = opcode;
+    msg_len = 0;
+    seq_len = 0;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void conn::frame_done() {
+  in_frame = false;
+  hdr_len = 0;
+  hdr_need = 2;
+  if (opcode == 0x9) {
+    g->pings.fetch_add(1, std::memory_order_relaxed);
+    queue_control(0xa, ctl, ctl_len);
+  } else if (opcode == 0x8) {
+    close_received = true;
+    if (!close_sent) {
+      // The server ends the session: answer with its code, then close.
+      close_sent = true;
+      queue_control(0x8, ctl, std::min<std::size_t>(ctl_len, 2));
+      flush();
+      if (setup_done && !g->stop.load(std::memory_order_relaxed)) {
+        g->dropped.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    finish();
+  } else if (opcode < 0x8 && fin) {
+    in_message = false;
+    on_message();
+  }
+}
+
+void conn::on_message() {
+  if (g->opts.mode == mode_type::idle) {
+    g->messages_in.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (msg_opcode == 0x1) {
+    ++w.text_msgs;
+    return;
+  }
+  if (g->opts.mode != mode_type::run) {
+    return;
+  }
+  const auto now = clock_type::now();
+  if (sent_count == 0) {
+    ++w.errors;  // an echo of nothing we sent
+    return;
+  }
+  const auto sent = sent_at[sent_head];
+  sent_head = (sent_head + 1) % sent_at.size();
+  --sent_count;
+  w.outstanding.fetch_sub(1, std::memory_order_relaxed);
+  const std::uint64_t expected = recv_seq++;
+  bool ok = msg_len == payload.size();
+  if (ok && payload.size() >= 8) {
+    std::uint64_t seq = 0;
+    std::memcpy(&seq, seq_buf, 8);
+    ok = seq == expected;
+  }
+  if (!ok) {
+    ++w.errors;
+  }
+  if (w.measuring) {
+    ++w.msgs;
+    w.hist.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count()));
+  }
+  if (w.sending && !close_sent) {
+    queue_message(now);
+  }
+}
+
+/// Reads until the session ends, answering pings and, in run mode, sending a
+/// new message for every echo. Writes made while handling one batch of reads
+/// leave together.
+awaitable<void> conn::pump() {
+  if (!pending_in.empty()) {
+    if (!feed(pending_in.data(), pending_in.size())) {
+      fail();
+    }
+    pending_in.clear();
+  }
+  flush();
+  auto& buf = w.rbuf;
+  while (!closed) {
+    std::size_t got = 0;
+    const auto st = read_some(buf.data(), buf.size(), got);
+    if (st == io_status::ok) {
+      if (!feed(buf.data(), got)) {
+        fail();
+        break;
+      }
+      if (out.size() - out_pos >= 256 * 1024) {
+        flush();
+      }
+      continue;
+    }
+    if (st == io_status::want_read || st == io_status::want_write) {
+      flush();
+      if (closed || !co_await wait(st)) {
+        break;
+      }
+      continue;
+    }
+    // EOF or error without a close handshake.
+    if (!close_received) {
+      failed = true;
+      if (setup_done && !g->stop.load(std::memory_order_relaxed)) {
+        g->dropped.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    finish();
+    break;
+  }
+  if (failed && g->opts.mode == mode_type::run && w.sending) {
+    ++w.errors;
+  }
+  w.outstanding.fetch_sub(static_cast<long>(sent_count), std::memory_order_relaxed);
+  sent_count = 0;
+}
+
+// ---------------------------------------------------------- connectors ----
+
+/// Paces session openings to --connect-rate across all threads.
+awaitable<void> pace(int k) {
+  if (g->opts.connect_rate <= 0) {
+    co_return;
+  }
+  const auto at = g->start + std::chrono::duration_cast<clock_type::duration>(
+                                 std::chrono::duration<double>(static_cast<double>(k) / g->opts.connect_rate));
+  if (at > clock_type::now()) {
+    net::steady_timer t(co_await net::this_coro::executor);
+    t.expires_at(at);
+    co_await t.async_wait(use_tuple);
+  }
+}
+
+awaitable<void> session_opener(worker& w) {
+  const auto& opts = g->opts;
+  for (;;) {
+    const int k = g->next_session.fetch_add(1);
+    if (k >= opts.sessions || g->stop.load()) {
+      co_return;
+    }
+    co_await pace(k);
+    w.conns.push_back(std::make_unique<conn>(w));
+    conn& c = *w.conns.back();
+    if (!co_await c.open_session()) {
+      g->failed.fetch_add(1);
+      c.reset();
+      continue;
+    }
+    if (opts.mode == mode_type::run) {
+      c.payload.resize(opts.size);
+      for (std::size_t i = 0; i < opts.size; ++i) {
+        c.payload[i] = static_cast<char>(('a' + i % 26) ^ c.key[i & 3]);
+      }
+      c.sent_at.resize(static_cast<std::size_t>(opts.inflight));
+      c.out.reserve((opts.size + 14) * static_cast<std::size_t>(opts.inflight) + 4096);
+      if (w.sending) {
+        const auto now = clock_type::now();
+        for (int i = 0; i < opts.inflight; ++i) {
+          c.queue_message(now);
+        }
+      }
+    }
+    g->opened.fetch_add(1);
+    net::co_spawn(w.ioc, c.pump(), net::detached);
+  }
+}
+
+awaitable<void> rate_connector(worker& w) {
+  conn c(w);
+  while (!g->stop.load(std::memory_order_relaxed) && w.sending) {
+    const auto t0 = clock_type::now();
+    if (!co_await c.open_session()) {
+      if (w.measuring) {
+        ++w.errors;
+      }
+      c.reset();
+      // Do not spin on a server that refuses everything.
+      net::steady_timer t(w.ioc);
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    const auto t1 = clock_type::now();
+    c.start_close();
+    co_await c.pump();
+    const bool ok = c.close_received && !c.failed;
+    const bool measured = w.measuring;
+    c.reset();
+    if (!measured) {
+      continue;
+    }
+    if (ok) {
+      ++w.msgs;
+      w.hist.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+    } else {
+      ++w.errors;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- main ----
+
+SSL_CTX* make_ssl_ctx(const options& opts) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) {
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  if (SSL_CTX_set_ciphersuites(ctx, opts.ciphersuites.c_str()) != 1) {
+    std::fprintf(stderr, "tether_loadgen: bad --ciphersuites '%s'\n", opts.ciphersuites.c_str());
+    return nullptr;
+  }
+  // Every session is a full handshake: no resumption.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  long mode = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+  if (opts.mode == mode_type::run) {
+    // Fewer read() calls for small records; buffers stay allocated.
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+  } else {
+    mode |= SSL_MODE_RELEASE_BUFFERS;  // many idle sessions
+  }
+  SSL_CTX_set_mode(ctx, mode);
+  if (opts.insecure) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    const int loaded = opts.ca.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                                       : SSL_CTX_load_verify_locations(ctx, opts.ca.c_str(), nullptr);
+    if (loaded != 1) {
+      std::fprintf(stderr, "tether_loadgen: cannot load CA '%s'\n", opts.ca.c_str());
+      return nullptr;
+    }
+  }
+  return ctx;
+}
+
+/// Runs `fn` on every worker's thread and waits until all have run it.
+template <class Fn>
+void on_every_worker(std::vector<std::unique_ptr<worker>>& workers, Fn fn) {
+  std::atomic<int> left{static_cast<int>(workers.size())};
+  for (auto& w : workers) {
+    net::post(w->ioc, [&left, &fn, wp = w.get()] {
+      fn(*wp);
+      left.fetch_sub(1);
+    });
+  }
+  const auto deadline = clock_type::now() + std::chrono::seconds(2);
+  while (left.load() > 0 && clock_type::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+/// Waits up to `seconds`, returning early (true) on SIGINT/SIGTERM.
+bool wait_signal(const sigset_t& set, double seconds) {
+  if (seconds <= 0) {
+    return false;
+  }
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(seconds);
+  ts.tv_nsec = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
+  for (;;) {
+    const int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig > 0) {
+      return true;
+    }
+    if (errno != EINTR) {
+      return false;
+    }
+  }
+}
+
+struct cpu_sample {
+  double self = 0;
+  double proxy = -1;
+  double backend = -1;
+  clock_type::time_point at;
+};
+
+cpu_sample sample_cpu(const options& opts) {
+  cpu_sample s;
+  s.at = clock_type::now();
+  s.self = self_cpu_seconds();
+  if (opts.proxy_pid > 0) {
+    s.proxy = process_cpu_seconds(opts.proxy_pid);
+  }
+  if (opts.backend_pid > 0) {
+    s.backend = process_cpu_seconds(opts.backend_pid);
+  }
+  return s;
+}
+
+std::string fmt(double v, int decimals = 1) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static shared_state state;
+  g = &state;
+  if (!parse_args(argc, argv, state.opts)) {
+    return 2;
+  }
+  const options& opts = state.opts;
+  const auto tgt = parse_url(opts.url);
+  if (!tgt) {
+    std::fprintf(stderr, "tether_loadgen: bad --url '%s' (want ws:// or wss://host:port/path)\n", opts.url.c_str());
+    return 2;
+  }
+  state.tgt = *tgt;
+  if (state.tgt.tls) {
+    state.ssl_ctx = make_ssl_ctx(opts);
+    if (state.ssl_ctx == nullptr) {
+      return 2;
+    }
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  // Signals go to the main thread's sigtimedwait only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+      lim.rlim_cur = lim.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &lim);
+    }
+  }
+
+  std::vector<std::unique_ptr<worker>> workers;
+  for (int i = 0; i < opts.threads; ++i) {
+    workers.push_back(std::make_unique<worker>());
+  }
+  state.start = clock_type::now();
+  const int connectors = opts.mode == mode_type::rate ? opts.concurrency : std::min(opts.concurrency, std::max(1, opts.sessions));
+  for (int i = 0; i < connectors; ++i) {
+    auto& w = *workers[static_cast<std::size_t>(i) % workers.size()];
+    if (opts.mode == mode_type::rate) {
+      net::co_spawn(w.ioc, rate_connector(w), net::detached);
+    } else {
+      net::co_spawn(w.ioc, session_opener(w), net::detached);
+    }
+  }
+  // Keeps each loop alive between the phases, when no socket may be waiting.
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  for (auto& w : workers) {
+    guards.push_back(net::make_work_guard(w->ioc));
+    w->thread = std::thread([wp = w.get()] { wp->ioc.run(); });
+  }
+
+  auto stop_workers = [&] {
+    state.stop = true;
+    guards.clear();
+    for (auto& w : workers) {
+      w->ioc.stop();
+    }
+    for (auto& w : workers) {
+      w->thread.join();
+    }
+  };
+
+  bool interrupted = false;
+  if (opts.mode == mode_type::run || opts.mode == mode_type::idle) {
+    // Open every session first (bounded by pacing and the connect timeout).
+    double open_budget = opts.open_timeout;
+    if (open_budget <= 0) {
+      open_budget = opts.connect_timeout + 5.0 + opts.sessions / 20.0;  // 20/s: a slow, busy server
+      if (opts.connect_rate > 0) {
+        open_budget += opts.sessions / opts.connect_rate;
+      }
+    }
+    while (state.opened.load() + state.failed.load() < opts.sessions && seconds_since(state.start) < open_budget) {
+      if (wait_signal(signals, 0.01)) {
+        interrupted = true;
+        break;
+      }
+    }
+    const double open_s = seconds_since(state.start);
+    if (opts.mode == mode_type::idle) {
+      // Pings are counted from here on: while sessions were still opening, the
+      // early ones were pinged for longer.
+      const long pings_at_open = state.pings.load();
+      const int pending = opts.sessions - state.opened.load() - state.failed.load();
+      std::printf("{\"event\":\"open\",\"sessions\":%d,\"failed\":%d,\"still_opening\":%d,\"open_s\":%s}\n",
+                  state.opened.load(), state.failed.load(), pending, fmt(open_s, 3).c_str());
+      std::fflush(stdout);
+      const auto held_from = clock_type::now();
+      if (!interrupted) {
+        interrupted = wait_signal(signals, opts.hold);
+      }
+      state.stop = true;
+      std::printf(
+          "{\"mode\":\"idle\",\"url\":\"%s\",\"sessions\":%d,\"failed\":%d,\"dropped\":%ld,\"pings_received\":%ld,"
+          "\"messages_received\":%ld,\"open_s\":%s,\"held_s\":%s,\"interrupted\":%s}\n",
+          opts.url.c_str(), state.opened.load(), state.failed.load(), state.dropped.load(),
+          state.pings.load() - pings_at_open,
+          state.messages_in.load(), fmt(open_s, 3).c_str(), fmt(seconds_since(held_from), 1).c_str(),
+          interrupted ? "true" : "false");
+      std::fflush(stdout);
+      // The kernel closes the sockets; tearing down thousands of sessions
+      // politely would only delay whoever waits for this process.
+      std::_Exit(0);
+    }
+  }
+
+  // run and rate: warm-up, then the measured window.
+  if (!interrupted) {
+    interrupted = wait_signal(signals, opts.warmup);
+  }
+  on_every_worker(workers, [](worker& w) {
+    w.hist.reset();
+    w.msgs = 0;
+    w.measuring = true;
+  });
+  const cpu_sample before = sample_cpu(opts);
+  if (!interrupted) {
+    interrupted = wait_signal(signals, opts.duration);
+  }
+  on_every_worker(workers, [](worker& w) {
+    w.measuring = false;
+    w.sending = false;
+  });
+  const cpu_sample after = sample_cpu(opts);
+  const double window = std::chrono::duration<double>(after.at - before.at).count();
+
+  // Let the messages in flight come back, then close every session.
+  if (opts.mode == mode_type::run) {
+    const auto deadline = clock_type::now() + std::chrono::seconds(2);
+    auto in_flight = [&] {
+      long n = 0;
+      for (auto& w : workers) {
+        n += w->outstanding.load();
+      }
+      return n;
+    };
+    while (in_flight() > 0 && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    state.stop = true;
+    on_every_worker(workers, [](worker& w) {
+      for (auto& c : w.conns) {
+        if (c->setup_done) {
+          c->start_close();
+        }
+      }
+    });
+    const auto close_deadline = clock_type::now() + std::chrono::seconds(2);
+    auto all_closed = [&] {
+      std::atomic<int> open{0};
+      on_every_worker(workers, [&open](worker& w) {
+        for (auto& c : w.conns) {
+          if (c->setup_done && !c->closed) {
+            open.fetch_add(1);
+          }
+        }
+      });
+      return open.load() == 0;
+    };
+    while (!all_closed() && clock_type::now() < close_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  } else {
+    // rate: connectors finish the session they are in.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  stop_workers();
+
+  histogram hist;
+  std::uint64_t msgs = 0;
+  std::uint64_t errors = static_cast<std::uint64_t>(opts.mode == mode_type::run ? state.failed.load() : 0);
+  std::uint64_t text_msgs = 0;
+  for (auto& w : workers) {
+    hist.merge(w->hist);
+    msgs += w->msgs;
+    errors += w->errors;
+    text_msgs += w->text_msgs;
+  }
+  const double rate = window > 0 ? static_cast<double>(msgs) / window : 0.0;
+  auto us = [&](double q) { return fmt(hist.quantile(q) / 1000.0, 1); };
+
+  std::string line = "{\"mode\":\"";
+  line += opts.mode == mode_type::run ? "run" : "rate";
+  line += "\",\"url\":\"" + opts.url + "\"";
+  if (opts.mode == mode_type::run) {
+    line += ",\"sessions\":" + std::to_string(state.opened.load()) + ",\"size\":" + std::to_string(opts.size) +
+            ",\"inflight\":" + std::to_string(opts.inflight) + ",\"msgs\":" + std::to_string(msgs) +
+            ",\"msgs_per_s\":" + fmt(rate, 1) + ",\"mib_per_s\":" +
+            fmt(rate * static_cast<double>(opts.size) / (1024.0 * 1024.0), 2);
+  } else {
+    line += ",\"concurrency\":" + std::to_string(opts.concurrency) + ",\"sessions\":" + std::to_string(msgs) +
+            ",\"sessions_per_s\":" + fmt(rate, 1);
+  }
+  // rate: the percentiles are of session set-up time (connect to 101).
+  line += ",\"duration_s\":" + fmt(window, 3) + ",\"mean_us\":" + fmt(hist.mean() / 1000.0, 1) +
+          ",\"p50_us\":" + us(0.50) + ",\"p90_us\":" + us(0.90) + ",\"p99_us\":" + us(0.99) +
+          ",\"p99.9_us\":" + us(0.999) + ",\"max_us\":" + fmt(static_cast<double>(hist.max()) / 1000.0, 1) +
+          ",\"errors\":" + std::to_string(errors);
+  if (text_msgs > 0) {
+    line += ",\"text_msgs_ignored\":" + std::to_string(text_msgs);
+  }
+  line += ",\"loadgen_cpu_pct\":" + fmt(100.0 * (after.self - before.self) / window, 1);
+  if (before.proxy >= 0 && after.proxy >= 0) {
+    const double cpu = after.proxy - before.proxy;
+    line += ",\"proxy_cpu_s\":" + fmt(cpu, 3) + ",\"proxy_cpu_pct\":" + fmt(100.0 * cpu / window, 1);
+    if (msgs > 0) {
+      line += std::string(",\"proxy_cpu_us_per_") + (opts.mode == mode_type::run ? "msg" : "session") +
+              "\":" + fmt(1e6 * cpu / static_cast<double>(msgs), 2);
+    }
+  }
+  if (before.backend >= 0 && after.backend >= 0) {
+    line += ",\"backend_cpu_pct\":" + fmt(100.0 * (after.backend - before.backend) / window, 1);
+  }
+  if (interrupted) {
+    line += ",\"interrupted\":true";
+  }
+  line += "}\n";
+  std::fputs(line.c_str(), stdout);
+  std::fflush(stdout);
+  std::_Exit(0);
+}

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw JSON lines into markdown tables.
+
+Prints the report and writes it to RESULTS (bench/RESULTS.md). Blocks of the
+old RESULTS between "<!-- BEGIN keep:NAME -->" and "<!-- END keep:NAME -->"
+(bench/heartbeat_cpu.sh's figure, hand-written notes) are carried over.
+Every cell shows the median over the rounds and, with more than one round,
+the min-max range; the ratio columns divide tether's median by the peer's.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+TARGETS = ["direct", "tether", "nginx", "haproxy"]
+RUN_CELLS = [
+    ("msg64_p1", "64 B, 1 in flight"),
+    ("msg64_p16", "64 B, 16 in flight"),
+    ("msg1k_p1", "1 KiB, 1 in flight"),
+    ("msg1k_p16", "1 KiB, 16 in flight"),
+    ("msg64k_p1", "64 KiB, 1 in flight"),
+    ("msg64k_p16", "64 KiB, 16 in flight"),
+]
+
+
+def sh(*cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return ((r.stdout or "") + (r.stderr or "")).strip().splitlines()[0]
+    except Exception:
+        return "?"
+
+
+def git_state():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "proxy"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"commit {head}" + (" with uncommitted changes in proxy/" if dirty else ", proxy/ as committed")
+    except Exception:
+        return "?"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if float(v).is_integer():
+        return f"{v:,.0f}"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell_text(values):
+    if not values:
+        return "-"
+    m = statistics.median(values)
+    if len(values) == 1:
+        return fmt(m)
+    return f"{fmt(m)} ({fmt(min(values))}-{fmt(max(values))})"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "-"
+    ma, mb = statistics.median(a), statistics.median(b)
+    if mb == 0:
+        return "-"
+    return f"{ma / mb:.2f}"
+
+
+class Data:
+    def __init__(self, path):
+        self.by = {}
+        self.errors = {}
+        self.crashes = []
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                row = json.loads(line)
+                if row["cell"] == "crash":
+                    self.crashes.append(row)
+                    continue
+                key = (row["cell"], row["target"])
+                self.by.setdefault(key, []).append(row["result"])
+                res = row["result"]
+                # run/rate: "errors"; idle: sessions that failed to open or were dropped;
+                # {"failed": true}: the load generator itself failed.
+                err = 1 if res.get("failed") is True else (
+                    res.get("errors", 0) + res.get("failed", 0) + res.get("dropped", 0))
+                self.errors[row["target"]] = self.errors.get(row["target"], 0) + err
+        self.targets = [t for t in TARGETS if any(k[1] == t for k in self.by)]
+
+    def values(self, cell, target, metric):
+        return [r[metric] for r in self.by.get((cell, target), []) if isinstance(r.get(metric), (int, float))]
+
+
+def table(data, rows, title, note, targets, ratios=True):
+    """rows: [(cell, label, metric)]."""
+    peers = [p for p in ("nginx", "haproxy") if p in targets] if ratios else []
+    head = ["", *targets] + ([f"tether/{p}" for p in peers] if "tether" in targets and peers else [])
+    out = [f"### {title}", ""] + ([note, ""] if note else []) + ["| " + " | ".join(head) + " |",
+           "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for cell, label, metric in rows:
+        vals = {t: data.values(cell, t, metric) for t in targets}
+        if not any(vals.values()):
+            continue
+        line = [label] + [cell_text(vals[t]) for t in targets]
+        if "tether" in targets and peers:
+            line += [ratio(vals["tether"], vals[p]) for p in peers]
+        out.append("| " + " | ".join(line) + " |")
+    out.append("")
+    return out
+
+
+def run_rows(metric):
+    return [(cell, label, metric) for cell, label in RUN_CELLS]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--command", default="bench/run.sh")
+    ap.add_argument("--rounds", default="?")
+    ap.add_argument("--duration", default="?")
+    ap.add_argument("--warmup", default="?")
+    ap.add_argument("--idle-cpu-seconds", default="?")
+    ap.add_argument("--sessions", default="100")
+    ap.add_argument("--rate-concurrency", default="16")
+    args = ap.parse_args()
+
+    data = Data(args.raw)
+    targets = data.targets
+    proxies = [t for t in targets if t != "direct"]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else ["?"]
+
+    md = [
+        "# tether benchmark results",
+        "",
+        "Generated by `bench/run.sh` (tables) and `bench/heartbeat_cpu.sh` (its section below).",
+        "",
+        "## Run",
+        "",
+        f"- date: {now}",
+        f"- command: `{args.command}`",
+        f"- tether: {git_state()}",
+        f"- rounds: {args.rounds}; cells of {args.duration} s after {args.warmup} s warm-up; "
+        f"{args.sessions} sessions per throughput cell; {args.rate_concurrency} connectors in the rate cell; "
+        f"idle CPU over {args.idle_cpu_seconds} s",
+        f"- machine: {os.cpu_count()} CPUs ({cpu_model()}), kernel {platform.release()}, "
+        f"load average at the end {' '.join(load)}",
+        f"- software: {sh('openssl', 'version')}; {sh('nginx', '-v')}; "
+        f"{sh('haproxy', '-v')}",
+        "- pinning: each proxy on core 1 with one worker (tether `--threads 1`, nginx `worker_processes 1`, "
+        "HAProxy `nbthread 1`); load generator and backend (demo_backend) share core 0",
+        "- TLS: 1.3 only, TLS_AES_128_GCM_SHA256 (the only suite the client offers), same certificate "
+        "(certs/dev/server-chain.crt, EC P-256) everywhere; `direct` is ws:// to the backend without proxy or TLS",
+        "- the machine is shared: other engineers' compiles compete for both cores, so absolute figures "
+        "move by tens of percent between runs; compare targets within this run, and the proxy CPU time "
+        "per message more than the throughput",
+        "",
+        "Each cell: median over the rounds (min-max). Ratios: tether's median over the peer's.",
+        "",
+        "## Throughput cells",
+        "",
+    ]
+    md += table(data, run_rows("msgs_per_s"), "Round trips per second (higher is better)",
+                "One round trip = one message to the backend and its echo back (the proxy relays two messages).",
+                targets)
+    md += table(data, run_rows("proxy_cpu_us_per_msg"),
+                "Proxy CPU time per round trip, microseconds (lower is better)",
+                "utime+stime of the proxy process (nginx: its worker) over the measured window, "
+                "divided by the round trips completed in it.", proxies)
+    md += table(data, run_rows("proxy_cpu_pct"),
+                "Proxy CPU busy, % of one core",
+                "Below 100%: the proxy spent the rest waiting, for the load generator and backend "
+                "(core 0) or for its own core (shared with whatever else runs on this VM).",
+                proxies)
+    md += table(data, run_rows("p50_us"), "Round-trip latency p50, microseconds (lower is better)",
+                "With 16 in flight this is mostly queueing.", targets)
+    md += table(data, run_rows("p99_us"), "Round-trip latency p99, microseconds (lower is better)",
+                "", targets)
+    md += table(data, run_rows("p99.9_us"), "Round-trip latency p99.9, microseconds", "", targets)
+    md += table(data, run_rows("loadgen_cpu_pct"), "Load generator CPU, % of one core",
+                "It shares core 0 with the backend.", targets)
+
+    md += ["## New sessions", ""]
+    md += table(data, [("rate", "sessions per second", "sessions_per_s")],
+                "New sessions per second (higher is better)",
+                "TCP connect + TLS 1.3 handshake + upgrade (the proxy connects upstream first) + "
+                "close handshake, back to back from each connector.", targets)
+    md += table(data, [("rate", "CPU per session", "proxy_cpu_us_per_session")],
+                "Proxy CPU time per session, microseconds (lower is better)", "", proxies)
+    md += table(data, [("rate", "set-up p50", "p50_us")], "Session set-up time p50 (connect to 101), microseconds",
+                "", targets)
+
+    if any(c == "idle" for c, _ in data.by):
+        md += ["## Idle sessions", ""]
+        md += table(data, [("idle", "after 1,000 sessions", "kib_per_session_1k"),
+                           ("idle", "after 9,000 sessions", "kib_per_session_all")],
+                    "Proxy RSS per idle wss session, KiB (lower is better)",
+                    "VmRSS of a freshly started proxy (nginx: its worker) before and after opening "
+                    "1,000 sessions, then 9,000 in all; delta divided by sessions. tether's sessions "
+                    "use the route with 1 s heartbeats on both legs.", proxies)
+        md += table(data, [("idle", "9,000 idle sessions", "idle_cpu_pct"),
+                           ("idle", "heartbeat pings/s seen by the clients", "pings_per_s_to_clients"),
+                           ("idle", "sessions dropped", "dropped")],
+                    "Proxy CPU with 9,000 idle sessions, % of one core (lower is better)",
+                    "tether pings both legs of every session after 1 s of silence (about 9,000 pings/s "
+                    "each way); nginx and HAProxy have no WebSocket heartbeats, so theirs is plain idle "
+                    "cost: not like for like, so no ratios.", proxies, ratios=False)
+
+    md += ["## Errors", "",
+           "Failed sessions, echo size or sequence mismatches, protocol errors, summed over all cells: " +
+           ", ".join(f"{t} {data.errors.get(t, 0)}" for t in targets) + ".", ""]
+    if data.crashes:
+        md += ["Proxy processes found dead (and restarted): " + "; ".join(
+            f"{c['target']} in round {c['round']} before cell {c['result'].get('before_cell')} "
+            f"(exit status {c['result'].get('exit_status')})" for c in data.crashes) + ".", ""]
+    else:
+        md += ["No proxy process died during the run.", ""]
+
+    generated = "\n".join(md)
+    print(generated)
+
+    keep = []
+    if os.path.exists(args.results):
+        old = open(args.results).read()
+        keep = re.findall(r"<!-- BEGIN keep:[\w-]+ -->.*?<!-- END keep:[\w-]+ -->", old, re.S)
+    with open(args.results, "w") as f:
+        f.write(generated)
+        for block in keep:
+            f.write("\n" + block + "\n")
+    print(f"(written to {args.results})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
