@@ -51,7 +51,7 @@ log() { printf '[heartbeat %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 if [[ "${SKIP_BUILD:-1}" != 1 ]]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF >/dev/null
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF -DTETHER_BENCH=ON >/dev/null
   ninja -C "$build" tether demo_backend tether_loadgen >&2
 fi
 for b in "$build/tether" "$build/demo/demo_backend" "$loadgen"; do

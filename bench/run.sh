@@ -126,7 +126,7 @@ command -v taskset >/dev/null || die "taskset not found (util-linux)"
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   log "building tether, demo_backend, tether_loadgen (Release) in build-bench"
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF >/dev/null
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF -DTETHER_BENCH=ON >/dev/null
   ninja -C "$build" tether demo_backend tether_loadgen >&2
 fi
 for b in "$build/tether" "$build/demo/demo_backend" "$loadgen"; do
