@@ -265,14 +265,4 @@ void leg::abort() {
   wake_reader_.cancel();
 }
 
-void leg::trim() {
-  if (out_.empty() && out_.capacity() > 0) {
-    std::vector<std::uint8_t>().swap(out_);
-  }
-  if (inflight_.empty() && inflight_.capacity() > 0) {
-    std::vector<std::uint8_t>().swap(inflight_);
-  }
-  io_->release_buffers();
-}
-
 }  // namespace tether

@@ -65,9 +65,6 @@ class leg {
   bool closed() const { return closed_; }
   bool failed() const { return failed_; }
 
-  /// Frees buffer capacity while idle.
-  void trim();
-
   // Heartbeat bookkeeping, stamped on the data path and read by the timer.
   steady::time_point last_rx;
   steady::time_point last_data_tx;  // data messages only (for app heartbeats)

@@ -224,15 +224,4 @@ void transport::shutdown_send() {
   socket_.shutdown(tcp::socket::shutdown_send, ec);
 }
 
-void transport::cancel() {
-  error_code ec;
-  socket_.cancel(ec);
-}
-
-void transport::release_buffers() {
-  if (ssl_ != nullptr) {
-    SSL_free_buffers(ssl_);
-  }
-}
-
 }  // namespace tether

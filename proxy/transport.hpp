@@ -58,11 +58,7 @@ class transport {
   void close();
   /// Sends close_notify if TLS and a FIN, keeping the socket open for reading.
   void shutdown_send();
-  /// Cancels pending waits, so a coroutine blocked on this leg wakes up.
-  void cancel();
 
-  /// Drops OpenSSL's record buffers if they are empty (idle sessions).
-  void release_buffers();
 
   // AsyncReadStream / AsyncWriteStream for Beast HTTP.
   template <class MutableBufferSequence, class Token>
