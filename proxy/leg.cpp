@@ -1,31 +1,44 @@
 #include "leg.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
 #include "worker.hpp"
 
 namespace tether {
 namespace {
-using namespace boost::asio::experimental::awaitable_operators;
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 /// How long a closed leg may take to finish sending before its socket goes.
 constexpr auto linger_time = std::chrono::seconds(2);
-}
+}  // namespace
 
-leg::leg(worker& w, std::unique_ptr<transport> t, bool to_server, std::uint64_t max_message_size)
+leg::leg(worker& w, leg_owner& owner, std::unique_ptr<transport> t, bool to_server,
+         std::uint64_t max_message_size)
     : worker_(w),
+      owner_(owner),
       io_(std::move(t)),
       parser_(/*expect_masked=*/!to_server, max_message_size),
-      to_server_(to_server),
-      wake_writer_(io_->get_executor(), steady::time_point::max()),
-      wake_reader_(io_->get_executor(), steady::time_point::max()) {
+      to_server_(to_server) {
   const auto now = steady::now();
   last_rx = now;
   last_data_tx = now;
+}
+
+leg::~leg() {
+  worker_.poller().forget(*this);
+}
+
+void leg::start() {
+  if (started_ || closed_) {
+    return;
+  }
+  started_ = true;
+  if (io_->detach() || worker_.poller().add(io_->fd(), *this)) {
+    finish_close(/*failed=*/true);
+    return;
+  }
+  // TLS may already hold bytes that arrived with the handshake, and the
+  // poller reports only new edges: look once.
+  read_kick_ = true;
+  wake();
 }
 
 std::array<std::uint8_t, 4> leg::fresh_key() {
@@ -167,102 +180,202 @@ void leg::send_close(std::uint16_t code, std::string_view reason) {
 void leg::flush_pending() {
   while (!pending_controls_.empty() && !mid_frame()) {
     auto p = std::move(pending_controls_.front());
-    pending_controls_.pop_front();
+    pending_controls_.erase(pending_controls_.begin());
     send_frame(p.op, true, {reinterpret_cast<const std::uint8_t*>(p.payload.data()), p.payload.size()});
   }
   while (!pending_messages_.empty() && !mid_message_ && !mid_frame()) {
     auto p = std::move(pending_messages_.front());
-    pending_messages_.pop_front();
+    pending_messages_.erase(pending_messages_.begin());
     send_frame(p.op, true, {reinterpret_cast<const std::uint8_t*>(p.payload.data()), p.payload.size()});
     last_data_tx = steady::now();
   }
 }
 
 void leg::wake() {
-  if (writer_waiting_) {
-    wake_writer_.cancel();
-  }
+  worker_.poller().want_flush(*this);
 }
 
-awaitable<error_code> leg::run_writer() {
-  for (;;) {
-    while (out_.empty() && !closed_ && !close_after_flush_) {
-      writer_waiting_ = true;
-      co_await wake_writer_.async_wait(use_tuple);
-      writer_waiting_ = false;
-    }
-    if (closed_) {
-      co_return error_code{};
-    }
-    if (out_.empty()) {
-      // close_after_flush with nothing left: done.
-      co_await linger();
-      closed_ = true;
-      io_->close();
-      if (reader_waiting_) {
-        wake_reader_.cancel();
-      }
-      co_return error_code{};
-    }
-    std::swap(out_, inflight_);
-    auto ec = co_await io_->write_all(net::buffer(inflight_));
-    inflight_.clear();
-    if (reader_waiting_) {
-      wake_reader_.cancel();
-    }
-    if (ec) {
-      failed_ = true;
-      closed_ = true;
-      io_->close();
-      co_return ec;
-    }
-  }
+void leg::resume_reading() {
+  read_kick_ = true;
+  wake();
 }
 
-awaitable<void> leg::wait_below(std::size_t limit) {
-  while (pending_bytes() >= limit && !closed_) {
-    reader_waiting_ = true;
-    co_await wake_reader_.async_wait(use_tuple);
-    reader_waiting_ = false;
+void leg::on_ready(std::uint32_t events) {
+  if (closed_) {
+    return;
   }
+  if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+    writable_ = true;
+  }
+  if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
+    readable_ = true;
+  }
+  if (lingering_) {
+    drain_linger();
+    return;
+  }
+  if (pending_bytes() > 0 || write_wants_read_) {
+    wake();
+  }
+  pump_read();
 }
 
-awaitable<void> leg::linger() {
-  // Closing a socket with unread input (the peer's last close frame or TLS
-  // close_notify) makes the kernel send a reset, which the peer may see
-  // instead of our close frame. Send FIN, drain briefly, then close.
-  if (!reading_done) {
-    co_return;  // a reader still owns the input side
+void leg::pump_read() {
+  if (reading_ || !started_ || closed_ || reading_done || lingering_) {
+    return;
   }
-  io_->shutdown_send();
-  net::steady_timer timer(io_->get_executor(), linger_time);
-  auto drain = [this]() -> awaitable<void> {
-    std::uint8_t sink[512];
+  reading_ = true;
+  const auto buf = worker_.read_buffer();
+  while (!closed_ && !reading_done && (readable_ || (read_wants_write_ && writable_)) &&
+         owner_.may_read(*this)) {
+    // Fill the buffer with whatever is there (TLS hands out a record per
+    // call), then let the owner parse it all at once.
+    std::size_t filled = 0;
+    error_code ec;
+    auto st = transport::io_status::done;
     for (;;) {
-      auto [ec, n] = co_await io_->read_some(net::buffer(sink));
-      if (ec) {
-        co_return;
+      std::size_t n = 0;
+      st = io_->try_read(net::buffer(buf.data() + filled, buf.size() - filled), n, ec);
+      if (st != transport::io_status::done) {
+        break;
+      }
+      filled += n;
+      if (io_->drained()) {
+        readable_ = false;
+        break;
+      }
+      if (filled == buf.size()) {
+        break;
       }
     }
-  };
-  co_await (drain() || timer.async_wait(use_tuple));
+    read_wants_write_ = false;
+    if (st == transport::io_status::want_read) {
+      readable_ = false;
+    } else if (st == transport::io_status::want_write) {
+      read_wants_write_ = true;
+      writable_ = false;
+    }
+    if (filled > 0) {
+      owner_.on_leg_bytes(*this, buf.first(filled));
+    }
+    if (st == transport::io_status::eof || st == transport::io_status::error) {
+      if (!closed_ && !reading_done) {
+        reading_done = true;
+        owner_.on_leg_read_end(*this);
+      }
+      break;
+    }
+  }
+  reading_ = false;
 }
 
-void leg::close_after_flush() {
-  close_after_flush_ = true;
-  if (writer_waiting_) {
-    wake_writer_.cancel();
+void leg::flush() {
+  if (closed_) {
+    if (!close_reported_) {
+      close_reported_ = true;
+      owner_.on_leg_closed(*this);
+    }
+    return;
+  }
+  if (read_kick_) {
+    read_kick_ = false;
+    pump_read();
+  }
+  write_out();
+}
+
+void leg::write_out() {
+  if (!started_ || closed_ || lingering_) {
+    return;
+  }
+  for (;;) {
+    if (inflight_done_ == inflight_.size()) {
+      inflight_.clear();
+      inflight_done_ = 0;
+      if (out_.empty()) {
+        break;
+      }
+      std::swap(out_, inflight_);
+    }
+    if (!writable_ && !(write_wants_read_ && readable_)) {
+      break;  // the next EPOLLOUT edge brings us back
+    }
+    std::size_t n = 0;
+    error_code ec;
+    const auto st = io_->try_write(
+        net::buffer(inflight_.data() + inflight_done_, inflight_.size() - inflight_done_), n, ec);
+    write_wants_read_ = false;
+    if (st == transport::io_status::done) {
+      inflight_done_ += n;
+      continue;
+    }
+    if (st == transport::io_status::want_write) {
+      writable_ = false;
+      break;
+    }
+    if (st == transport::io_status::want_read) {
+      write_wants_read_ = true;
+      readable_ = false;
+      break;
+    }
+    finish_close(/*failed=*/true);
+    return;
+  }
+  if (drain_level_ > 0 && pending_bytes() < drain_level_) {
+    drain_level_ = 0;
+    owner_.on_leg_drained(*this);
+  }
+  if (close_after_flush_ && pending_bytes() == 0 && !closed_ && !lingering_) {
+    if (!reading_done) {
+      finish_close(false);  // a reader still owns the input side
+      return;
+    }
+    // Closing a socket with unread input (the peer's last close frame or TLS
+    // close_notify) makes the kernel send a reset, which the peer may see
+    // instead of our close frame. Send FIN, drain briefly, then close.
+    io_->shutdown_send();
+    lingering_ = true;
+    linger_until_ = steady::now() + linger_time;
+    owner_.on_leg_lingering(*this);
+    drain_linger();
   }
 }
 
-void leg::abort() {
+void leg::drain_linger() {
+  const auto buf = worker_.read_buffer();
+  for (;;) {
+    std::size_t n = 0;
+    error_code ec;
+    const auto st = io_->try_read(net::buffer(buf.data(), buf.size()), n, ec);
+    if (st == transport::io_status::done) {
+      continue;
+    }
+    if (st == transport::io_status::want_read || st == transport::io_status::want_write) {
+      return;
+    }
+    finish_close(false);
+    return;
+  }
+}
+
+void leg::finish_close(bool failed) {
   if (closed_) {
     return;
   }
   closed_ = true;
+  failed_ = failed_ || failed;
+  lingering_ = false;
   io_->close();
-  wake_writer_.cancel();
-  wake_reader_.cancel();
+  wake();
+}
+
+void leg::close_after_flush() {
+  close_after_flush_ = true;
+  wake();
+}
+
+void leg::abort() {
+  finish_close(false);
 }
 
 }  // namespace tether

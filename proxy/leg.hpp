@@ -1,18 +1,22 @@
 #pragma once
-// The sending half of one leg and its state: an output buffer that every
-// frame of one event is appended to (one write, one TLS record batch, one
-// syscall: "corking"), a single writer coroutine, and the rules for where
-// tether may insert its own frames (controls between frames, injected
-// messages between messages).
-#include <boost/asio/steady_timer.hpp>
+// One relayed connection (client or upstream) after the handshake: its
+// transport in the worker's poller, the reading side (read while readable
+// and the owner allows, deliver to the owner), and the sending side: an
+// output buffer that every frame is appended to and that is written once per
+// poller batch ("corking"), plus the rules for where tether may insert its
+// own frames (controls between frames, injected messages between messages).
+//
+// Everything is callbacks on the worker's thread: an idle leg holds no
+// coroutine, no timer and no buffer, only this object and its TLS state.
+#include <array>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "net.hpp"
+#include "poller.hpp"
 #include "timer_wheel.hpp"
 #include "transport.hpp"
 #include "ws_frame.hpp"
@@ -20,12 +24,41 @@
 namespace tether {
 
 class worker;
+class leg;
 
-class leg {
+/// What a leg tells its session. Calls come from the poller's batch or its
+/// flush, never from inside a call the session made on the leg.
+class leg_owner {
+ public:
+  /// Bytes read (valid during the call only).
+  virtual void on_leg_bytes(leg& l, std::span<std::uint8_t> bytes) = 0;
+  /// The peer ended its side (EOF) or reading failed.
+  virtual void on_leg_read_end(leg& l) = 0;
+  /// The transport is closed: written out (and lingered), failed or aborted.
+  virtual void on_leg_closed(leg& l) = 0;
+  /// False holds reading back (backpressure from the other leg).
+  virtual bool may_read(leg& l) = 0;
+  /// Pending output fell below the level a held-back reader waits for.
+  virtual void on_leg_drained(leg& l) = 0;
+  /// The leg started lingering; linger_deadline() wants a timer.
+  virtual void on_leg_lingering(leg& l) = 0;
+
+ protected:
+  ~leg_owner() = default;
+};
+
+class leg final : public pollable {
  public:
   /// `to_server`: this leg faces a server (the upstream), so frames sent on
   /// it are masked and frames read from it must not be.
-  leg(worker& w, std::unique_ptr<transport> t, bool to_server, std::uint64_t max_message_size);
+  leg(worker& w, leg_owner& owner, std::unique_ptr<transport> t, bool to_server,
+      std::uint64_t max_message_size);
+  ~leg();
+  leg(const leg&) = delete;
+  leg& operator=(const leg&) = delete;
+
+  /// Joins the poller and starts reading (and writing what is queued).
+  void start();
 
   transport& io() { return *io_; }
   ws::frame_parser& parser() { return parser_; }
@@ -51,19 +84,21 @@ class leg {
   bool close_sent() const { return close_sent_; }
   bool mid_message() const { return mid_message_; }
   bool mid_frame() const { return stream_left_ > 0; }
-  std::size_t pending_bytes() const { return out_.size() + inflight_.size(); }
+  std::size_t pending_bytes() const { return out_.size() + inflight_.size() - inflight_done_; }
 
-  /// Writes whatever is queued, until close_transport_after_flush() and empty,
-  /// or an error. Returns the error (or {}).
-  awaitable<error_code> run_writer();
-  /// Suspends until pending_bytes() < `limit` or the leg fails.
-  awaitable<void> wait_below(std::size_t limit);
-  /// Closes the transport once queued bytes are written.
+  /// on_leg_drained once pending_bytes() falls below `level`.
+  void notify_below(std::size_t level) { drain_level_ = level; }
+  /// Reads again if it was held back and may now.
+  void resume_reading();
+  /// Closes the transport once queued bytes are written (after a short
+  /// linger when reading is done, so our last bytes are not lost to a reset).
   void close_after_flush();
-  /// Closes now; pending waits wake with errors.
+  /// Closes now; queued bytes are dropped.
   void abort();
   bool closed() const { return closed_; }
   bool failed() const { return failed_; }
+  bool lingering() const { return lingering_; }
+  steady::time_point linger_deadline() const { return linger_until_; }
 
   // Heartbeat bookkeeping, stamped on the data path and read by the timer.
   steady::time_point last_rx;
@@ -74,6 +109,9 @@ class leg {
   /// Nothing more is read from this leg (close received or protocol error).
   bool reading_done = false;
 
+  void on_ready(std::uint32_t events) override;
+  void flush() override;
+
  private:
   ws::frame_header header_for(ws::opcode op, bool fin, std::uint64_t length,
                               const std::array<std::uint8_t, 4>* key);
@@ -81,20 +119,32 @@ class leg {
   std::array<std::uint8_t, 4> fresh_key();
   void flush_pending();
   void wake();
-  awaitable<void> linger();
+  void pump_read();
+  void drain_linger();
+  void write_out();
+  void finish_close(bool failed);
 
   worker& worker_;
+  leg_owner& owner_;
   std::unique_ptr<transport> io_;
   ws::frame_parser parser_;
   bool to_server_;
   std::vector<std::uint8_t> out_;       // appended to
-  std::vector<std::uint8_t> inflight_;  // being written
-  net::steady_timer wake_writer_;
-  net::steady_timer wake_reader_;
-  bool writer_waiting_ = false;
-  bool reader_waiting_ = false;
+  std::vector<std::uint8_t> inflight_;  // being written (TLS retries need the same bytes)
+  std::size_t inflight_done_ = 0;
+  std::size_t drain_level_ = 0;
+  steady::time_point linger_until_{};
+  bool started_ = false;
+  bool readable_ = true;   // edge-triggered: ready until a read says otherwise
+  bool writable_ = true;
+  bool read_wants_write_ = false;  // TLS: a read must send first
+  bool write_wants_read_ = false;  // TLS: a write must receive first
+  bool reading_ = false;           // inside pump_read
+  bool read_kick_ = false;         // read at the next flush (start, resume)
   bool close_after_flush_ = false;
+  bool lingering_ = false;
   bool closed_ = false;
+  bool close_reported_ = false;
   bool failed_ = false;
   bool close_sent_ = false;
   bool mid_message_ = false;
@@ -106,8 +156,9 @@ class leg {
     ws::opcode op;
     std::string payload;
   };
-  std::deque<pending> pending_controls_;  // wait for the end of a streamed frame
-  std::deque<pending> pending_messages_;  // wait for the end of a message
+  // Rare, and empty vectors cost nothing (a deque allocates when made).
+  std::vector<pending> pending_controls_;  // wait for the end of a streamed frame
+  std::vector<pending> pending_messages_;  // wait for the end of a message
 };
 
 }  // namespace tether

@@ -143,8 +143,9 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
 
 awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>& parser,
                                          beast::flat_buffer& buffer) {
-  client_request_ = parser.get().base();
-  if (auto bad = ws::check_client_request(client_request_)) {
+  const auto& client_request = parser.get().base();
+  client_target_ = std::string(client_request.target());
+  if (auto bad = ws::check_client_request(client_request)) {
     fail_handshake(handshake_failure::bad_request);
     co_await reply(std::move(*bad));
     co_return;
@@ -152,8 +153,8 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
   const auto& rc = *route_->cfg;
   upstream_key_ = ws::make_key();
   upstream_request_ = ws::make_upstream_request(
-      client_request_,
-      upstream_target(client_request_.target(), rc.path, rc.upstream.strip_prefix,
+      client_request,
+      upstream_target(client_target_, rc.path, rc.upstream.strip_prefix,
                       rc.upstream.urls.front().path),
       upstream_key_, client_ip_, listener_->tls() != nullptr);
 
@@ -165,10 +166,10 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
   for (std::size_t i = 0; i < urls.size(); ++i) {
     url_index_ = (first + i) % urls.size();
     const auto& url = urls[url_index_];
-    upstream_request_.target(upstream_target(client_request_.target(), rc.path,
+    upstream_request_.target(upstream_target(client_target_, rc.path,
                                              rc.upstream.strip_prefix, url.path));
     up = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                upstream_request_, upstream_key_, client_request_,
+                                upstream_request_, upstream_key_, client_request,
                                 rc.upstream.connect_timeout);
     if (up.result != upstream_attempt::status::unreachable) {
       break;
@@ -195,7 +196,7 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
     co_return;
   }
   chosen_protocol_ = std::string(up.response[http::field::sec_websocket_protocol]);
-  auto res = ws::make_client_response(client_request_, up.response.base());
+  auto res = ws::make_client_response(client_request, up.response.base());
   if (auto [ec, n] = co_await http::async_write(*client_io_, res, use_tuple); ec) {
     up.leg->close();
     co_return;

@@ -1,9 +1,9 @@
 #pragma once
-// One client connection, from TLS to the last close frame. Its life is a
-// straight line (handshake(), then relay) written as coroutines on the
-// worker's thread; the upstream leg can be replaced underneath a running
-// client leg (reconnect), and one wheel entry carries every timer.
-#include <deque>
+// One client connection, from TLS to the last close frame. The handshake is
+// a coroutine on the worker's thread; the relay is callbacks from its two
+// legs (no coroutine, no per-session timer while idle). The upstream leg can
+// be replaced underneath a running client leg (reconnect), and one wheel
+// entry carries every timer.
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +24,9 @@ namespace tether {
 
 class worker;
 
-class session : public std::enable_shared_from_this<session>, public wheel_entry {
+class session final : public std::enable_shared_from_this<session>,
+                      public wheel_entry,
+                      public leg_owner {
  public:
   session(worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
           tcp::socket socket, bool over_capacity);
@@ -36,6 +38,8 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   void drain();
 
   void on_timer(steady::time_point now) override;
+  /// While relaying, a session owns itself; this hands that over (shutdown).
+  std::shared_ptr<session> release_self() { return std::move(self_); }
 
   // Intrusive list of a worker's sessions (for drain).
   session* prev_in_worker = nullptr;
@@ -55,10 +59,15 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   // Relay.
   void start_relay(std::unique_ptr<transport> client, upstream_attempt up,
                    std::span<const std::uint8_t> client_leftover);
-  void attach_upstream(upstream_attempt up, bool read_leftover = true);
-  awaitable<void> client_reader(std::shared_ptr<leg> l);
-  awaitable<void> upstream_reader(std::shared_ptr<leg> l);
-  awaitable<void> writer(std::shared_ptr<leg> l, bool is_client);
+  void attach_upstream(upstream_attempt up);
+  leg* peer_of(const leg& l) const;
+  // leg_owner
+  void on_leg_bytes(leg& l, std::span<std::uint8_t> bytes) override;
+  void on_leg_read_end(leg& l) override;
+  void on_leg_closed(leg& l) override;
+  bool may_read(leg& l) override;
+  void on_leg_drained(leg& l) override;
+  void on_leg_lingering(leg& l) override;
   void on_client_bytes(std::span<std::uint8_t> in);
   void on_upstream_bytes(leg& up, std::span<std::uint8_t> in);
   void on_client_control(const ws::frame_header& h, std::span<const std::uint8_t> payload);
@@ -91,14 +100,17 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   steady::time_point started_ = steady::now();
   std::size_t reconnects_ = 0;
 
-  // The handshake, kept for reconnects.
+  // The handshake, kept for reconnects (the client's own header is not: the
+  // upstream request carries everything a reconnect needs).
   upgrade_request upstream_request_;
-  request_header client_request_;
+  std::string client_target_;
   std::string upstream_key_;
   std::string chosen_protocol_;
 
-  std::shared_ptr<leg> client_;
-  std::shared_ptr<leg> upstream_;
+  std::shared_ptr<session> self_;  // while relaying
+  std::unique_ptr<leg> client_;
+  std::unique_ptr<leg> upstream_;
+  std::unique_ptr<leg> retiring_;  // a lost upstream leg finishing its close
   upstream_state upstream_state_ = upstream_state::open;
 
   // Per-direction message state.
@@ -138,7 +150,7 @@ class session : public std::enable_shared_from_this<session>, public wheel_entry
   std::size_t forwarded_count_ = 0;   // client messages forwarded (replay.first)
   std::vector<stored_message> replay_;
   std::size_t replay_bytes_ = 0;
-  std::deque<stored_message> buffer_;
+  std::vector<stored_message> buffer_;
   std::size_t buffer_bytes_ = 0;
   steady::time_point outage_start_{};
   std::unique_ptr<net::steady_timer> backoff_timer_;

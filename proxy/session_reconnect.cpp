@@ -98,11 +98,12 @@ awaitable<void> session::reconnect() {
     upstream_key_ = ws::make_key();
     request.set(http::field::sec_websocket_key, upstream_key_);
     if (rc.upstream.urls.size() > 1) {
-      request.target(upstream_target(client_request_.target(), rc.path, rc.upstream.strip_prefix, url.path));
+      request.target(upstream_target(client_target_, rc.path, rc.upstream.strip_prefix, url.path));
     }
     const auto left = std::chrono::duration_cast<duration>(give_up_at - steady::now());
     auto attempt = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                          request, upstream_key_, client_request_,
+                                          // Its Sec-WebSocket-Protocol is the client's offer.
+                                          request, upstream_key_, upstream_request_.base(),
                                           std::max(duration(1), std::min(rc.upstream.connect_timeout, left)));
     if (phase_ != phase::relay || upstream_state_ != upstream_state::lost) {
       if (attempt.leg) {
@@ -142,13 +143,13 @@ void session::restore(upstream_attempt up) {
   // before any further client input is read (one thread, no interleaving).
   auto leftover = std::move(up.leftover);
   up.leftover.clear();
-  attach_upstream(std::move(up), /*read_leftover=*/false);
+  attach_upstream(std::move(up));
   for (const auto& m : replay_) {
     upstream_->send_frame(m.op, true, m.data);
   }
   stats_->buffered_messages.add(-static_cast<std::int64_t>(buffer_.size()));
   auto pending = std::move(buffer_);
-  buffer_.clear();
+  buffer_ = {};
   buffer_bytes_ = 0;
   for (const auto& m : pending) {
     upstream_->send_frame(m.op, true, m.data);
@@ -160,6 +161,7 @@ void session::restore(upstream_attempt up) {
   if (!leftover.empty()) {
     on_upstream_bytes(*upstream_, leftover);
   }
+  upstream_->start();
   schedule_next(steady::now());
 }
 

@@ -1,6 +1,5 @@
 // The relay half of session: frames in, policy, frames out.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "session.hpp"
@@ -28,90 +27,95 @@ void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up
   stats_->sessions_total.add();
   stats_->sessions_active.add(1);
   phase_ = phase::relay;
-  client_ = std::make_shared<leg>(worker_, std::move(client), /*to_server=*/false,
+  self_ = shared_from_this();
+  client_ = std::make_unique<leg>(worker_, *this, std::move(client), /*to_server=*/false,
                                   rc.limits.max_message_size);
-  net::co_spawn(worker_.ioc(), writer(client_, true), net::detached);
+  auto upstream_early = std::move(up.leftover);
   attach_upstream(std::move(up));
-  // Bytes the client sent right behind its request.
+  // Bytes each side sent right behind its handshake.
+  if (!upstream_early.empty()) {
+    on_upstream_bytes(*upstream_, upstream_early);
+  }
   if (!client_leftover.empty()) {
     std::vector<std::uint8_t> copy(client_leftover.begin(), client_leftover.end());
     on_client_bytes(copy);
   }
-  net::co_spawn(worker_.ioc(), client_reader(client_), net::detached);
+  client_->start();
+  upstream_->start();
   schedule_next(steady::now());
 }
 
-void session::attach_upstream(upstream_attempt up, bool read_leftover) {
+void session::attach_upstream(upstream_attempt up) {
   const auto& rc = *route_->cfg;
-  upstream_ = std::make_shared<leg>(worker_, std::move(up.leg), /*to_server=*/true,
+  if (upstream_ && !upstream_->closed()) {
+    retiring_ = std::move(upstream_);
+  }
+  upstream_ = std::make_unique<leg>(worker_, *this, std::move(up.leg), /*to_server=*/true,
                                     rc.limits.max_message_size);
   upstream_state_ = upstream_state::open;
-  net::co_spawn(worker_.ioc(), writer(upstream_, false), net::detached);
-  if (read_leftover && !up.leftover.empty()) {
-    on_upstream_bytes(*upstream_, up.leftover);
-  }
-  net::co_spawn(worker_.ioc(), upstream_reader(upstream_), net::detached);
 }
 
-awaitable<void> session::writer(std::shared_ptr<leg> l, bool is_client) {
-  auto self = shared_from_this();
-  const auto ec = co_await l->run_writer();
-  if (ec && phase_ != phase::done) {
-    if (is_client) {
+leg* session::peer_of(const leg& l) const {
+  if (&l == client_.get()) {
+    return upstream_state_ == upstream_state::open ? upstream_.get() : nullptr;
+  }
+  return &l == upstream_.get() ? client_.get() : nullptr;
+}
+
+void session::on_leg_bytes(leg& l, std::span<std::uint8_t> bytes) {
+  l.last_rx = steady::now();
+  l.ping_outstanding = false;
+  if (&l == client_.get()) {
+    on_client_bytes(bytes);
+  } else if (&l == upstream_.get()) {
+    on_upstream_bytes(l, bytes);
+  }
+}
+
+void session::on_leg_read_end(leg& l) {
+  if (!l.close_received && phase_ != phase::done) {
+    if (&l == client_.get()) {
       client_gone(ws::close_code::going_away);
-    } else if (l == upstream_) {
-      upstream_lost(*l, ws::close_code::abnormal, {}, false);
+    } else if (&l == upstream_.get()) {
+      upstream_lost(l, ws::close_code::abnormal, {}, false);
     }
   }
   finish_if_done();
 }
 
-awaitable<void> session::client_reader(std::shared_ptr<leg> l) {
-  auto self = shared_from_this();
-  for (;;) {
-    if (auto up = upstream_; up && upstream_state_ == upstream_state::open) {
-      co_await up->wait_below(high_water);
+void session::on_leg_closed(leg& l) {
+  if (l.failed() && phase_ != phase::done) {
+    if (&l == client_.get()) {
+      client_gone(ws::close_code::going_away);
+    } else if (&l == upstream_.get()) {
+      upstream_lost(l, ws::close_code::abnormal, {}, false);
     }
-    if (l->closed() || l->reading_done) {
-      break;
-    }
-    auto [ec, n] = co_await l->io().read_some(net::buffer(worker_.read_buffer().data(), worker_.read_buffer().size()));
-    if (ec) {
-      l->reading_done = true;
-      if (!l->close_received && phase_ != phase::done) {
-        client_gone(ws::close_code::going_away);
-      }
-      break;
-    }
-    l->last_rx = steady::now();
-    l->ping_outstanding = false;
-    on_client_bytes({worker_.read_buffer().data(), n});
   }
   finish_if_done();
 }
 
-awaitable<void> session::upstream_reader(std::shared_ptr<leg> l) {
-  auto self = shared_from_this();
-  for (;;) {
-    if (auto c = client_; c) {
-      co_await c->wait_below(high_water);
-    }
-    if (l->closed() || l->reading_done || l != upstream_) {
-      break;
-    }
-    auto [ec, n] = co_await l->io().read_some(net::buffer(worker_.read_buffer().data(), worker_.read_buffer().size()));
-    if (ec) {
-      l->reading_done = true;
-      if (!l->close_received && l == upstream_ && phase_ != phase::done) {
-        upstream_lost(*l, ws::close_code::abnormal, {}, false);
-      }
-      break;
-    }
-    l->last_rx = steady::now();
-    l->ping_outstanding = false;
-    on_upstream_bytes(*l, {worker_.read_buffer().data(), n});
+bool session::may_read(leg& l) {
+  auto* peer = peer_of(l);
+  if (peer == nullptr || peer->pending_bytes() < high_water) {
+    return true;
   }
-  finish_if_done();
+  peer->notify_below(high_water);
+  return false;
+}
+
+void session::on_leg_drained(leg& l) {
+  // `l` wrote enough: its peer may read again.
+  if (&l == client_.get()) {
+    if (upstream_) {
+      upstream_->resume_reading();
+    }
+  } else if (&l == upstream_.get()) {
+    client_->resume_reading();
+  }
+}
+
+void session::on_leg_lingering(leg&) {
+  schedule_next(steady::now());
 }
 
 void session::on_client_bytes(std::span<std::uint8_t> in) {
@@ -440,10 +444,12 @@ void session::finish_if_done() {
   phase_ = phase::done;
   worker_.wheel().cancel(*this);
   stats_->sessions_active.add(-1);
+  // Let go after the current batch of events: a leg may still be on the stack.
+  net::post(worker_.ioc(), [self = std::move(self_)] {});
   if (rt_->cfg().log.access) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
     spdlog::info("access listener={} route={} client={} target={} duration_ms={} reconnects={}",
-                 listener_->name(), route_->cfg->name, client_ip_, std::string_view(client_request_.target()),
+                 listener_->name(), route_->cfg->name, client_ip_, client_target_,
                  ms, reconnects_);
   }
 }

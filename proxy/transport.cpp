@@ -1,6 +1,10 @@
 #include "transport.hpp"
 
 #include <openssl/err.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,32 +25,127 @@ error_code tls_error() {
 
 }  // namespace
 
+/// OpenSSL's socket BIO, cut down to what a non-blocking TCP leg needs, plus
+/// the one fact the socket BIO hides: whether the last read came back short.
+struct transport_bio {
+  static transport& of(BIO* b) { return *static_cast<transport*>(BIO_get_data(b)); }
+
+  static int read(BIO* b, char* out, std::size_t len, std::size_t* done) {
+    auto& t = of(b);
+    BIO_clear_retry_flags(b);
+    const auto n = ::recv(t.fd_, out, len, 0);
+    if (n > 0) {
+      t.last_read_short_ = static_cast<std::size_t>(n) < len;
+      *done = static_cast<std::size_t>(n);
+      return 1;
+    }
+    if (n == 0) {
+      t.peer_eof_ = true;
+      return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      BIO_set_retry_read(b);
+    }
+    return 0;
+  }
+
+  static int write(BIO* b, const char* in, std::size_t len, std::size_t* done) {
+    auto& t = of(b);
+    BIO_clear_retry_flags(b);
+    const auto n = ::send(t.fd_, in, len, MSG_NOSIGNAL);
+    if (n >= 0) {
+      *done = static_cast<std::size_t>(n);
+      return 1;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      BIO_set_retry_write(b);
+    }
+    return 0;
+  }
+
+  static long ctrl(BIO* b, int cmd, long, void*) {
+    switch (cmd) {
+      case BIO_CTRL_FLUSH:
+        return 1;
+      case BIO_CTRL_EOF:
+        return of(b).peer_eof_ ? 1 : 0;
+      case BIO_C_GET_FD:
+        return of(b).fd_;
+      default:
+        return 0;
+    }
+  }
+
+  static int create(BIO* b) {
+    BIO_set_init(b, 1);
+    return 1;
+  }
+
+  static const BIO_METHOD* method() {
+    static BIO_METHOD* m = [] {
+      auto* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tether socket");
+      BIO_meth_set_read_ex(bm, &read);
+      BIO_meth_set_write_ex(bm, &write);
+      BIO_meth_set_ctrl(bm, &ctrl);
+      BIO_meth_set_create(bm, &create);
+      return bm;
+    }();
+    return m;
+  }
+};
+
 transport::transport(tcp::socket socket) : socket_(std::move(socket)) {
   error_code ec;
   socket_.non_blocking(true, ec);
   socket_.set_option(tcp::no_delay(true), ec);
+  fd_ = socket_.is_open() ? static_cast<int>(socket_.native_handle()) : -1;
 }
 
 transport::~transport() {
   if (ssl_ != nullptr) {
     SSL_free(ssl_);
   }
+  if (detached_ && fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+error_code transport::detach() {
+  if (detached_) {
+    return {};
+  }
+  error_code ec;
+  const auto fd = socket_.release(ec);
+  if (ec) {
+    return ec;
+  }
+  fd_ = static_cast<int>(fd);
+  detached_ = true;
+  return {};
+}
+
+bool transport::drained() const {
+  return last_read_short_ && (ssl_ == nullptr || SSL_has_pending(ssl_) == 0);
 }
 
 transport::io_status transport::try_read(net::mutable_buffer buf, std::size_t& n,
                                          error_code& ec) {
   n = 0;
   if (ssl_ == nullptr) {
-    n = socket_.read_some(buf, ec);
-    if (ec == net::error::would_block) {
-      ec = {};
-      return io_status::want_read;
+    const auto r = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (r > 0) {
+      n = static_cast<std::size_t>(r);
+      last_read_short_ = n < buf.size();
+      return io_status::done;
     }
-    if (ec == net::error::eof) {
-      ec = {};
+    if (r == 0) {
       return io_status::eof;
     }
-    return ec ? io_status::error : io_status::done;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      return io_status::want_read;
+    }
+    ec = error_code(errno, boost::system::system_category());
+    return io_status::error;
   }
   ERR_clear_error();
   const int r = SSL_read(ssl_, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT32_MAX)));
@@ -82,12 +181,16 @@ transport::io_status transport::try_write(net::const_buffer buf, std::size_t& n,
     return io_status::done;
   }
   if (ssl_ == nullptr) {
-    n = socket_.write_some(buf, ec);
-    if (ec == net::error::would_block) {
-      ec = {};
+    const auto r = ::send(fd_, buf.data(), buf.size(), MSG_NOSIGNAL);
+    if (r >= 0) {
+      n = static_cast<std::size_t>(r);
+      return io_status::done;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
       return io_status::want_write;
     }
-    return ec ? io_status::error : io_status::done;
+    ec = error_code(errno, boost::system::system_category());
+    return io_status::error;
   }
   ERR_clear_error();
   const int r = SSL_write(ssl_, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT32_MAX)));
@@ -181,18 +284,30 @@ awaitable<error_code> transport::tls_handshake(int (*step)(SSL*)) {
   }
 }
 
-awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
+error_code transport::attach_ssl(SSL_CTX* ctx) {
   ssl_ = SSL_new(ctx);
-  if (ssl_ == nullptr || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
-    co_return tls_error();
+  if (ssl_ == nullptr) {
+    return tls_error();
+  }
+  BIO* bio = BIO_new(transport_bio::method());
+  if (bio == nullptr) {
+    return tls_error();
+  }
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);
+  return {};
+}
+
+awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
+  if (auto ec = attach_ssl(ctx)) {
+    co_return ec;
   }
   co_return co_await tls_handshake(&SSL_accept);
 }
 
 awaitable<error_code> transport::tls_connect(SSL_CTX* ctx, const std::string& server_name) {
-  ssl_ = SSL_new(ctx);
-  if (ssl_ == nullptr || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
-    co_return tls_error();
+  if (auto ec = attach_ssl(ctx)) {
+    co_return ec;
   }
   error_code aec;
   const auto addr = net::ip::make_address(server_name, aec);
@@ -207,21 +322,31 @@ awaitable<error_code> transport::tls_connect(SSL_CTX* ctx, const std::string& se
 }
 
 void transport::close() {
-  if (ssl_ != nullptr && socket_.is_open() && SSL_is_init_finished(ssl_)) {
+  if (fd_ < 0) {
+    return;
+  }
+  if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
     ERR_clear_error();
     SSL_shutdown(ssl_);  // one non-blocking attempt to send close_notify
   }
-  error_code ec;
-  socket_.close(ec);
+  if (detached_) {
+    ::close(fd_);
+  } else {
+    error_code ec;
+    socket_.close(ec);
+  }
+  fd_ = -1;
 }
 
 void transport::shutdown_send() {
-  if (ssl_ != nullptr && socket_.is_open() && SSL_is_init_finished(ssl_)) {
+  if (fd_ < 0) {
+    return;
+  }
+  if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
     ERR_clear_error();
     SSL_shutdown(ssl_);
   }
-  error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  ::shutdown(fd_, SHUT_WR);
 }
 
 }  // namespace tether

@@ -1,11 +1,15 @@
 #pragma once
 // One leg's byte stream: a TCP socket, optionally with TLS done by OpenSSL
-// directly on the socket's descriptor. Reads are readiness-based (wait until
-// readable, then read non-blocking into a caller's buffer), so an idle leg
-// owns no read buffer; the relay reads into a per-thread buffer instead.
+// on the socket's descriptor (through tether's own BIO, which notes whether
+// the last read emptied the socket, so the relay never reads just to hear
+// EAGAIN). Reads are readiness-based (wait until readable, then read
+// non-blocking into a caller's buffer), so an idle leg owns no read buffer;
+// the relay reads into a per-thread buffer instead.
 //
-// Also an AsyncReadStream/AsyncWriteStream, so Beast's HTTP parser and
-// serializer work on it for the handshake and plain HTTP pass-through.
+// Until detach(), asio owns the socket and this is also an
+// AsyncReadStream/AsyncWriteStream, so Beast's HTTP parser and serializer work
+// on it for the handshake and plain HTTP pass-through. The relay detaches it
+// and drives the descriptor from the worker's poller.
 #include <openssl/ssl.h>
 
 #include <boost/asio/append.hpp>
@@ -31,9 +35,15 @@ class transport {
 
   executor_type get_executor() { return socket_.get_executor(); }
   tcp::socket& socket() { return socket_; }
+  int fd() const { return fd_; }
   bool is_tls() const { return ssl_ != nullptr; }
   SSL* ssl() const { return ssl_; }
-  bool is_open() const { return socket_.is_open(); }
+  bool is_open() const { return fd_ >= 0; }
+  /// Takes the descriptor away from asio (async operations end here).
+  error_code detach();
+  /// After a successful read: the socket had nothing more to give then and
+  /// nothing is left buffered inside TLS, so the next read would only block.
+  bool drained() const;
 
   /// TLS server handshake. On error, `what` describes it for logs.
   awaitable<error_code> tls_accept(SSL_CTX* ctx);
@@ -70,8 +80,14 @@ class transport {
   template <bool IsRead, class Buffer>
   struct some_op;
   awaitable<error_code> tls_handshake(int (*step)(SSL*));
+  error_code attach_ssl(SSL_CTX* ctx);
+  friend struct transport_bio;
 
   tcp::socket socket_;
+  int fd_ = -1;
+  bool detached_ = false;
+  bool last_read_short_ = false;  // the socket gave less than was asked
+  bool peer_eof_ = false;
   SSL* ssl_ = nullptr;
 };
 

@@ -1,8 +1,23 @@
 #include "worker.hpp"
 
+#include <vector>
+
 #include "session.hpp"
 
 namespace tether {
+
+worker::~worker() {
+  // Relaying sessions own themselves until they finish; a worker that stops
+  // without draining lets go of them here, while the poller still exists.
+  std::vector<std::shared_ptr<session>> owned;
+  for (session* s = sessions_; s != nullptr; s = s->next_in_worker) {
+    if (auto self = s->release_self()) {
+      owned.push_back(std::move(self));
+    }
+  }
+  owned.clear();
+  poller_.stop();
+}
 
 void worker::add(session& s) {
   s.prev_in_worker = nullptr;

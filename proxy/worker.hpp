@@ -9,6 +9,7 @@
 #include <span>
 
 #include "net.hpp"
+#include "poller.hpp"
 #include "timer_wheel.hpp"
 
 namespace tether {
@@ -21,11 +22,18 @@ class worker {
   static constexpr std::size_t read_buffer_size = 256 * 1024;
 
   worker(std::size_t index, std::chrono::milliseconds tick)
-      : index_(index), ioc_(1), wheel_(ioc_, tick), read_buffer_(new std::uint8_t[read_buffer_size]) {}
+      : index_(index),
+        ioc_(1),
+        wheel_(ioc_, tick),
+        poller_(ioc_),
+        read_buffer_(new std::uint8_t[read_buffer_size]) {}
+  /// Ends the sessions still alive (shutdown without drain).
+  ~worker();
 
   std::size_t index() const { return index_; }
   net::io_context& ioc() { return ioc_; }
   timer_wheel& wheel() { return wheel_; }
+  tether::poller& poller() { return poller_; }
   /// Shared by every session on this worker: valid only until the reader's
   /// next suspension point.
   std::span<std::uint8_t> read_buffer() { return {read_buffer_.get(), read_buffer_size}; }
@@ -51,6 +59,7 @@ class worker {
   std::size_t index_;
   net::io_context ioc_;
   timer_wheel wheel_;
+  tether::poller poller_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ULL;
   session* sessions_ = nullptr;

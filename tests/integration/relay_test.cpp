@@ -1,6 +1,7 @@
 // Message relay through tether: content, type and order both ways, over
 // ws:// and wss://, fragmented and large messages, close codes both ways.
 #include <boost/test/unit_test.hpp>
+#include <thread>
 
 #include "extra_relay.hpp"
 #include "test_support.hpp"
@@ -172,6 +173,35 @@ BOOST_AUTO_TEST_CASE(one_mib_messages_both_directions_byte_exact) {
   BOOST_REQUIRE(backend.wait_messages(2));
   BOOST_CHECK(backend.messages()[0] == (message{false, bin}));
   BOOST_CHECK(backend.messages()[1] == (message{true, text}));
+  BOOST_CHECK(c->is_open());
+}
+
+BOOST_AUTO_TEST_CASE(reading_resumes_after_a_slow_client_catches_up) {
+  // 32 MiB toward a client that reads nothing for a while: more than the
+  // socket buffers on both legs hold, so tether stops reading the backend
+  // (backpressure) and must start again as the client drains; every message
+  // arrives, in order, byte exact.
+  constexpr int n = 64;
+  constexpr std::size_t size = 512 * 1024;
+  auto expected = [](int i) {
+    auto data = random_bytes(size, static_cast<std::uint32_t>(i));
+    data.replace(0, 4, "#" + std::to_string(100 + i));
+    return data;
+  };
+  test_backend backend({.on_message = [&](const message&, std::function<void(message)> reply) {
+    for (int i = 0; i < n; ++i) {
+      reply({false, expected(i)});
+    }
+  }});
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  auto c = ws_client::connect(t.port());
+  BOOST_REQUIRE(!c->send_text("go"));
+  std::this_thread::sleep_for(1500ms);
+  for (int i = 0; i < n; ++i) {
+    auto m = c->read(10000ms);
+    BOOST_REQUIRE_MESSAGE(m, "message " << i << " missing");
+    BOOST_REQUIRE_MESSAGE(m->data == expected(i), "message " << i << " differs");
+  }
   BOOST_CHECK(c->is_open());
 }
 

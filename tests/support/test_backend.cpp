@@ -159,23 +159,27 @@ struct test_backend::impl : std::enable_shared_from_this<impl> {
     auto conn = std::make_shared<backend_conn>();
     auto queue = std::make_shared<std::deque<message>>();
     auto writing = std::make_shared<bool>(false);
-    auto drain = [self, &ws, queue, writing]() -> net::awaitable<void> {
+    // A coroutine lambda must not capture: its frame would point into the
+    // closure, which dies with whichever copy of `send` started it.
+    auto drain = [](std::shared_ptr<impl> self, Ws* ws, std::shared_ptr<std::deque<message>> queue,
+                    std::shared_ptr<bool> writing) -> net::awaitable<void> {
       *writing = true;
       while (!queue->empty()) {
         auto m = std::move(queue->front());
         queue->pop_front();
-        ws.text(m.text);
-        auto [ec, n] = co_await ws.async_write(net::buffer(m.data), use_tuple);
+        ws->text(m.text);
+        auto [ec, n] = co_await ws->async_write(net::buffer(m.data), use_tuple);
         if (ec) {
           break;
         }
       }
       *writing = false;
     };
-    conn->send = [self, queue, writing, drain](message m) {
+    conn->send = [self, queue, writing, drain, wsp = &ws](message m) {
       queue->push_back(std::move(m));
       if (!*writing) {
-        net::co_spawn(self->ioc, drain(), net::detached);
+        *writing = true;
+        net::co_spawn(self->ioc, drain(self, wsp, queue, writing), net::detached);
       }
     };
     conn->close = [self, &ws](std::uint16_t code, std::string reason) {

@@ -1,0 +1,121 @@
+#include "poller.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+
+#include <boost/asio/post.hpp>
+
+namespace tether {
+
+poller::poller(net::io_context& ioc) : watch_(ioc) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) {
+    throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  }
+  // The descriptor is the set's: asio must not close it (it is dup'ed).
+  watch_.assign(::dup(epfd_));
+  arm();
+}
+
+poller::~poller() {
+  stop();
+  // Whoever outlives the poller must find nothing to forget.
+  for (auto* p : dirty_) {
+    if (p != nullptr) {
+      p->flush_queued_ = false;
+    }
+  }
+  ::close(epfd_);
+}
+
+void poller::stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  error_code ec;
+  watch_.close(ec);
+}
+
+error_code poller::add(int fd, pollable& p) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &p;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return error_code(errno, boost::system::system_category());
+  }
+  return {};
+}
+
+void poller::want_flush(pollable& p) {
+  if (p.flush_queued_) {
+    return;
+  }
+  p.flush_queued_ = true;
+  dirty_.push_back(&p);
+  if (depth_ == 0 && !flush_posted_) {
+    flush_posted_ = true;
+    net::post(watch_.get_executor(), [this] {
+      flush_posted_ = false;
+      flush_all();
+    });
+  }
+}
+
+void poller::forget(pollable& p) {
+  if (!p.flush_queued_) {
+    return;
+  }
+  p.flush_queued_ = false;
+  std::replace(dirty_.begin(), dirty_.end(), &p, static_cast<pollable*>(nullptr));
+}
+
+void poller::arm() {
+  if (stopped_) {
+    return;
+  }
+  watch_.async_wait(net::posix::stream_descriptor::wait_read, [this](error_code ec) {
+    if (!ec) {
+      run_ready();
+    }
+  });
+}
+
+void poller::run_ready() {
+  int n = 0;
+  {
+    batch b(*this);
+    n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
+    }
+  }
+  if (n == static_cast<int>(events_.size())) {
+    // More may be ready: let other handlers run first, then come back
+    // without waiting for another edge.
+    net::post(watch_.get_executor(), [this] { run_ready(); });
+  } else {
+    arm();
+  }
+}
+
+void poller::flush_all() {
+  // Flushing may queue more (a drained leg resumes its peer's reading):
+  // those are taken in this same pass.
+  ++depth_;
+  for (std::size_t i = 0; i < dirty_.size(); ++i) {
+    if (auto* p = dirty_[i]) {
+      p->flush_queued_ = false;
+      dirty_[i] = nullptr;
+      p->flush();
+    }
+  }
+  dirty_.clear();
+  --depth_;
+}
+
+}  // namespace tether

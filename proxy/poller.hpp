@@ -1,0 +1,88 @@
+#pragma once
+// Readiness for the relay's sockets. asio re-arms its epoll registration on
+// every async_wait (one epoll_ctl per wait) and needs an operation object per
+// wait; a relayed socket instead sits in this worker's own edge-triggered
+// epoll set once, for its whole life, and costs nothing while idle. asio
+// still runs the thread: it watches this set's descriptor, and a ready set
+// is drained in one batch of callbacks.
+//
+// Writes are deferred to the end of the batch (or of the current asio
+// handler), so everything a batch produced for one socket leaves in one
+// write: corking across events, not only within one.
+#include <sys/epoll.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "net.hpp"
+
+namespace tether {
+
+/// A descriptor's owner in the poller.
+class pollable {
+ public:
+  /// EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP as reported.
+  virtual void on_ready(std::uint32_t events) = 0;
+  /// Called once per poller::want_flush, after the batch that asked.
+  virtual void flush() = 0;
+
+ protected:
+  pollable() = default;
+  ~pollable() = default;
+
+ private:
+  friend class poller;
+  bool flush_queued_ = false;
+};
+
+class poller {
+ public:
+  explicit poller(net::io_context& ioc);
+  ~poller();
+  poller(const poller&) = delete;
+  poller& operator=(const poller&) = delete;
+
+  /// Watches `fd` (edge-triggered, read and write) for `p` until it is closed.
+  error_code add(int fd, pollable& p);
+  /// `p.flush()` at the end of the current batch, or soon if there is none.
+  void want_flush(pollable& p);
+  /// `p` is going away: no flush for it. (Its descriptor must be closed.)
+  void forget(pollable& p);
+  /// Stops watching (shutdown).
+  void stop();
+
+  /// Marks a stretch of work (an asio handler, a timer tick) whose writes
+  /// are flushed together when the outermost scope ends.
+  class batch {
+   public:
+    explicit batch(poller& p) : p_(p) { ++p_.depth_; }
+    ~batch() {
+      if (--p_.depth_ == 0) {
+        p_.flush_all();
+      }
+    }
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+
+   private:
+    poller& p_;
+  };
+
+ private:
+  void arm();
+  void run_ready();
+  void flush_all();
+
+  int epfd_ = -1;
+  net::posix::stream_descriptor watch_;
+  std::vector<pollable*> dirty_;
+  int depth_ = 0;
+  bool flush_posted_ = false;
+  bool stopped_ = false;
+  std::array<epoll_event, 128> events_{};
+};
+
+}  // namespace tether
