@@ -152,7 +152,7 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
   }
   const auto& rc = *route_->cfg;
   upstream_key_ = ws::make_key();
-  upstream_request_ = ws::make_upstream_request(
+  auto request = ws::make_upstream_request(
       client_request,
       upstream_target(client_target_, rc.path, rc.upstream.strip_prefix,
                       rc.upstream.urls.front().path),
@@ -166,10 +166,9 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
   for (std::size_t i = 0; i < urls.size(); ++i) {
     url_index_ = (first + i) % urls.size();
     const auto& url = urls[url_index_];
-    upstream_request_.target(upstream_target(client_target_, rc.path,
-                                             rc.upstream.strip_prefix, url.path));
+    request.target(upstream_target(client_target_, rc.path, rc.upstream.strip_prefix, url.path));
     up = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                upstream_request_, upstream_key_, client_request,
+                                request, upstream_key_, client_request,
                                 rc.upstream.connect_timeout);
     if (up.result != upstream_attempt::status::unreachable) {
       break;
@@ -196,6 +195,10 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
     co_return;
   }
   chosen_protocol_ = std::string(up.response[http::field::sec_websocket_protocol]);
+  if (rc.reconnect.enabled) {
+    upstream_request_ = ws::serialize_request(request);
+    upstream_request_.shrink_to_fit();
+  }
   auto res = ws::make_client_response(client_request, up.response.base());
   if (auto [ec, n] = co_await http::async_write(*client_io_, res, use_tuple); ec) {
     up.leg->close();

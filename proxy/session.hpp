@@ -100,9 +100,9 @@ class session final : public std::enable_shared_from_this<session>,
   steady::time_point started_ = steady::now();
   std::size_t reconnects_ = 0;
 
-  // The handshake, kept for reconnects (the client's own header is not: the
-  // upstream request carries everything a reconnect needs).
-  upgrade_request upstream_request_;
+  // The handshake, kept for reconnects as text (the client's own header is
+  // not kept: the upstream request carries everything a reconnect needs).
+  std::string upstream_request_;
   std::string client_target_;
   std::string upstream_key_;
   std::string chosen_protocol_;

@@ -76,6 +76,11 @@ awaitable<void> session::reconnect() {
   const auto give_up_at = outage_start_ + policy.give_up_after;
   auto delay = std::chrono::duration<double, std::milli>(policy.backoff.initial);
   backoff_timer_ = std::make_unique<net::steady_timer>(worker_.ioc());
+  const auto original = ws::parse_request(upstream_request_);
+  if (!original) {
+    give_up(ws::close_code::internal_error, "cannot replay the handshake");
+    co_return;
+  }
   for (;;) {
     // Jitter spreads the reconnects of many sessions that lost one backend.
     const double u = static_cast<double>(worker_.random() % 10001) / 10000.0 * 2.0 - 1.0;
@@ -94,7 +99,7 @@ awaitable<void> session::reconnect() {
     }
     url_index_ = (url_index_ + 1) % rc.upstream.urls.size();
     const auto& url = rc.upstream.urls[url_index_];
-    auto request = upstream_request_;
+    auto request = *original;
     upstream_key_ = ws::make_key();
     request.set(http::field::sec_websocket_key, upstream_key_);
     if (rc.upstream.urls.size() > 1) {
@@ -103,7 +108,7 @@ awaitable<void> session::reconnect() {
     const auto left = std::chrono::duration_cast<duration>(give_up_at - steady::now());
     auto attempt = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
                                           // Its Sec-WebSocket-Protocol is the client's offer.
-                                          request, upstream_key_, upstream_request_.base(),
+                                          request, upstream_key_, original->base(),
                                           std::max(duration(1), std::min(rc.upstream.connect_timeout, left)));
     if (phase_ != phase::relay || upstream_state_ != upstream_state::lost) {
       if (attempt.leg) {

@@ -25,6 +25,10 @@ ssl_ctx_ptr new_server_ctx(const std::string& cert, const std::string& key, int 
   // One read(2) per batch of records instead of two per record (header, body).
   SSL_CTX_set_read_ahead(ctx.get(), 1);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // One TLS 1.3 ticket, not OpenSSL's two: a WebSocket client holds one
+  // connection, so one ticket is all a reconnect can use, and each ticket
+  // costs an encryption and a write on every handshake.
+  SSL_CTX_set_num_tickets(ctx.get(), 1);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
     error = "cannot load certificate " + cert + ": " + openssl_error();
     return nullptr;

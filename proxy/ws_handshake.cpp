@@ -5,6 +5,8 @@
 #include <openssl/sha.h>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
 #include "forwarding.hpp"
@@ -110,6 +112,33 @@ upgrade_request make_upstream_request(const request_header& client_req, std::str
   req.set(http::field::sec_websocket_key, key);
   req.set(http::field::sec_websocket_version, "13");
   return req;
+}
+
+std::string serialize_request(const upgrade_request& req) {
+  std::string out;
+  out.reserve(256);
+  out += req.method_string();
+  out += ' ';
+  out += req.target();
+  out += " HTTP/1.1\r\n";
+  for (const auto& f : req) {
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+std::optional<upgrade_request> parse_request(std::string_view text) {
+  http::request_parser<http::empty_body> parser;
+  beast::error_code ec;
+  parser.put(boost::asio::buffer(text.data(), text.size()), ec);
+  if (ec || !parser.is_done()) {
+    return std::nullopt;
+  }
+  return parser.release();
 }
 
 std::string check_upstream_response(const http::response_header<>& res, std::string_view key,

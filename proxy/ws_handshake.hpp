@@ -28,6 +28,12 @@ upgrade_request make_upstream_request(const request_header& client_req, std::str
                                       std::string_view key, std::string_view client_ip,
                                       bool client_tls);
 
+/// A request header as HTTP/1.1 text, and back: a session keeps its upstream
+/// request this way for reconnects (a few hundred bytes instead of a
+/// node-based header map). parse_request returns nullopt on malformed text.
+std::string serialize_request(const upgrade_request& req);
+std::optional<upgrade_request> parse_request(std::string_view text);
+
 /// Checks the upstream's 101 for the request made with `key`. Empty when
 /// valid, else the reason.
 std::string check_upstream_response(const http::response_header<>& res, std::string_view key,
