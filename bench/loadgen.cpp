@@ -3,12 +3,22 @@
 // shares no code with the proxy it measures.
 //
 //   tether_loadgen run  --url wss://127.0.0.1:18443/ --sessions 100 --size 64 --inflight 1
+//   tether_loadgen run  --url wss://127.0.0.1:18443/ --sessions 100 --size 64 --rate 20000
 //   tether_loadgen rate --url wss://127.0.0.1:18443/ --concurrency 16
 //   tether_loadgen idle --url wss://127.0.0.1:18443/ --sessions 1000 --connect-rate 2000
 //
 // run   N sessions each keep P binary messages of S bytes in flight against an
 //       echoing backend for --duration seconds after --warmup seconds, and the
 //       round trip of every message goes into a log-linear histogram.
+//       With --rate R the sessions are paced to R round trips per second in
+//       all: each session sends its next message one period (sessions / R
+//       seconds) after the previous one was due, still with at most P in
+//       flight. The first sends are spread at random over one period. When an
+//       echo comes back after the next send was due, that send leaves at once
+//       and the schedule restarts from then: no burst to catch up, so the
+//       offered rate falls short rather than the latency being inflated by a
+//       backlog (the JSON line's "late_sends" says how often). Latency is
+//       measured from the actual send, as without --rate.
 // rate  C connectors open sessions (TCP + TLS + upgrade), close them with a
 //       close handshake, and start again, for --duration seconds.
 // idle  opens N sessions (paced by --connect-rate), answers pings, and holds
@@ -92,6 +102,7 @@ struct options {
   int sessions = 100;
   std::size_t size = 64;
   int inflight = 1;
+  double rate = 0.0;  // run: round trips per second over all sessions; 0: unpaced
   double duration = 5.0;
   double warmup = 1.0;
   int threads = 1;
@@ -119,6 +130,10 @@ void usage(FILE* out) {
       "  --sessions N          sessions for run and idle (default 100)\n"
       "  --size BYTES          message size for run (default 64)\n"
       "  --inflight P          messages in flight per session for run (default 1)\n"
+      "  --rate R              run: pace the sessions to R round trips per second in all;\n"
+      "                        each sends one message per sessions/R seconds, with at most\n"
+      "                        P in flight, and never bursts to catch up (default 0: unpaced,\n"
+      "                        each echo is answered at once)\n"
       "  --duration S          measured seconds for run and rate (default 5)\n"
       "  --warmup S            unmeasured seconds before that (default 1)\n"
       "  --threads N           event-loop threads (default 1)\n"
@@ -192,6 +207,8 @@ bool parse_args(int argc, char** argv, options& opts) {
       opts.size = static_cast<std::size_t>(number());
     } else if (arg == "--inflight") {
       opts.inflight = std::max(1, static_cast<int>(number()));
+    } else if (arg == "--rate") {
+      opts.rate = number();
     } else if (arg == "--duration") {
       opts.duration = number();
     } else if (arg == "--warmup") {
@@ -217,6 +234,10 @@ bool parse_args(int argc, char** argv, options& opts) {
       usage(stderr);
       return false;
     }
+  }
+  if (opts.rate > 0 && opts.mode != mode_type::run) {
+    std::fprintf(stderr, "tether_loadgen: --rate is for run mode only\n");
+    return false;
   }
   if (opts.concurrency == 0) {
     opts.concurrency = opts.mode == mode_type::rate ? 16 : 64;
@@ -464,6 +485,7 @@ struct shared_state {
   target tgt;
   SSL_CTX* ssl_ctx = nullptr;
   clock_type::time_point start;
+  clock_type::duration period{};  // run with --rate: between one session's sends
   std::atomic<int> next_session{0};  // idle/run: index of the next session to open
   std::atomic<int> opened{0};
   std::atomic<int> failed{0};
@@ -528,6 +550,11 @@ struct conn {
   std::size_t sent_count = 0;
   std::uint64_t send_seq = 0;
   std::uint64_t recv_seq = 0;
+  // run mode with --rate: the next message is due at next_send; send_timer
+  // waits for that when no echo will come first.
+  net::steady_timer send_timer;
+  clock_type::time_point next_send;
+  bool timer_armed = false;
 
   io_status read_some(char* p, std::size_t n, std::size_t& got);
   io_status write_some(const char* p, std::size_t n, std::size_t& put);
@@ -543,6 +570,8 @@ struct conn {
   void on_message();
   void queue_control(std::uint8_t op, const std::uint8_t* data, std::size_t len);
   void queue_message(clock_type::time_point now);
+  void paced_send(clock_type::time_point now, bool from_timer);
+  void arm_send_timer();
   void start_close();
   void fail();
   void finish();
@@ -560,11 +589,12 @@ struct worker {
   std::uint64_t msgs = 0;         // measured round trips (run) or sessions (rate)
   std::uint64_t errors = 0;       // mismatches, protocol errors, failed sessions (rate)
   std::uint64_t text_msgs = 0;    // ignored pushes
+  std::uint64_t late_sends = 0;   // --rate: measured sends that slipped the schedule
   std::atomic<long> outstanding{0};
   std::thread thread;
 };
 
-conn::conn(worker& w_) : w(w_), sock(w_.ioc) {}
+conn::conn(worker& w_) : w(w_), sock(w_.ioc), send_timer(w_.ioc) {}
 
 io_status conn::read_some(char* p, std::size_t n, std::size_t& got) {
   got = 0;
@@ -653,6 +683,8 @@ void conn::reset() {
   }
   error_code ignored;
   sock.close(ignored);
+  send_timer.cancel();
+  timer_armed = false;
   setup_done = closed = close_sent = close_received = failed = false;
   pending_in.clear();
   out.clear();
@@ -887,6 +919,48 @@ void conn::queue_message(clock_type::time_point now) {
   w.outstanding.fetch_add(1, std::memory_order_relaxed);
 }
 
+/// --rate: sends the next message if fewer than --inflight are out and it is
+/// due, else arms the timer for when it is due (only if a message may leave
+/// then; otherwise the next echo calls this again). A send that waited for an
+/// echo past its time restarts the schedule from now; one made by a timer
+/// that fired a little late keeps it, so timer slack does not lower the rate;
+/// after a slip of a whole period the schedule restarts too. Never two sends
+/// at once to catch up.
+void conn::paced_send(clock_type::time_point now, bool from_timer) {
+  if (!w.sending || close_sent || closed || sent_count >= sent_at.size()) {
+    return;
+  }
+  if (now < next_send) {
+    arm_send_timer();
+    return;
+  }
+  const bool late = from_timer ? now - next_send >= g->period : now > next_send;
+  if (late && w.measuring) {
+    ++w.late_sends;
+  }
+  queue_message(now);
+  next_send = (late ? now : next_send) + g->period;
+  if (sent_count < sent_at.size()) {
+    arm_send_timer();
+  }
+}
+
+void conn::arm_send_timer() {
+  if (timer_armed) {
+    return;  // armed for no later than next_send: the handler re-arms if early
+  }
+  timer_armed = true;
+  send_timer.expires_at(next_send);
+  send_timer.async_wait([this](error_code ec) {
+    if (ec) {
+      return;  // cancelled by reset(), or the conn is going away: touch nothing
+    }
+    timer_armed = false;
+    paced_send(clock_type::now(), true);
+    flush();
+  });
+}
+
 void conn::start_close() {
   if (close_sent || closed) {
     return;
@@ -1045,7 +1119,9 @@ void conn::on_message() {
     ++w.msgs;
     w.hist.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count()));
   }
-  if (w.sending && !close_sent) {
+  if (g->opts.rate > 0) {
+    paced_send(now, false);
+  } else if (w.sending && !close_sent) {
     queue_message(now);
   }
 }
@@ -1137,7 +1213,15 @@ awaitable<void> session_opener(worker& w) {
       }
       c.sent_at.resize(static_cast<std::size_t>(opts.inflight));
       c.out.reserve((opts.size + 14) * static_cast<std::size_t>(opts.inflight) + 4096);
-      if (w.sending) {
+      if (w.sending && opts.rate > 0) {
+        // The first send at a random point of the first period, so that the
+        // sessions do not fire in lockstep.
+        std::uint32_t r = 0;
+        RAND_bytes(reinterpret_cast<unsigned char*>(&r), sizeof r);
+        c.next_send = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                              g->period * (static_cast<double>(r) / 4294967296.0));
+        c.arm_send_timer();
+      } else if (w.sending) {
         const auto now = clock_type::now();
         for (int i = 0; i < opts.inflight; ++i) {
           c.queue_message(now);
@@ -1297,6 +1381,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   state.tgt = *tgt;
+  if (opts.rate > 0) {
+    state.period = std::chrono::duration_cast<clock_type::duration>(
+        std::chrono::duration<double>(static_cast<double>(std::max(1, opts.sessions)) / opts.rate));
+  }
   if (state.tgt.tls) {
     state.ssl_ctx = make_ssl_ctx(opts);
     if (state.ssl_ctx == nullptr) {
@@ -1460,11 +1548,13 @@ int main(int argc, char** argv) {
   std::uint64_t msgs = 0;
   std::uint64_t errors = static_cast<std::uint64_t>(opts.mode == mode_type::run ? state.failed.load() : 0);
   std::uint64_t text_msgs = 0;
+  std::uint64_t late_sends = 0;
   for (auto& w : workers) {
     hist.merge(w->hist);
     msgs += w->msgs;
     errors += w->errors;
     text_msgs += w->text_msgs;
+    late_sends += w->late_sends;
   }
   const double rate = window > 0 ? static_cast<double>(msgs) / window : 0.0;
   auto us = [&](double q) { return fmt(hist.quantile(q) / 1000.0, 1); };
@@ -1477,6 +1567,9 @@ int main(int argc, char** argv) {
             ",\"inflight\":" + std::to_string(opts.inflight) + ",\"msgs\":" + std::to_string(msgs) +
             ",\"msgs_per_s\":" + fmt(rate, 1) + ",\"mib_per_s\":" +
             fmt(rate * static_cast<double>(opts.size) / (1024.0 * 1024.0), 2);
+    if (opts.rate > 0) {
+      line += ",\"rate\":" + fmt(opts.rate, 1) + ",\"late_sends\":" + std::to_string(late_sends);
+    }
   } else {
     line += ",\"concurrency\":" + std::to_string(opts.concurrency) + ",\"sessions\":" + std::to_string(msgs) +
             ",\"sessions_per_s\":" + fmt(rate, 1);

@@ -6,6 +6,8 @@ old RESULTS between "<!-- BEGIN keep:NAME -->" and "<!-- END keep:NAME -->"
 (bench/heartbeat_cpu.sh's figure, hand-written notes) are carried over.
 Every cell shows the median over the rounds and, with more than one round,
 the min-max range; the ratio columns divide tether's median by the peer's.
+The latency cells' "added" latency is a proxy's figure minus direct's in the
+same round, then the median (min-max) over the rounds of that difference.
 """
 import argparse
 import datetime
@@ -25,6 +27,11 @@ RUN_CELLS = [
     ("msg1k_p16", "1 KiB, 16 in flight"),
     ("msg64k_p1", "64 KiB, 1 in flight"),
     ("msg64k_p16", "64 KiB, 16 in flight"),
+]
+# Latency cells: not in the throughput tables. lat64_half's label gets the rate.
+LAT_CELLS = [
+    ("lat64_s1", "64 B, 1 session"),
+    ("lat64_half", "64 B, 100 sessions at half of nginx's peak rate"),
 ]
 
 
@@ -87,14 +94,15 @@ def ratio(a, b):
     if not a or not b:
         return "-"
     ma, mb = statistics.median(a), statistics.median(b)
-    if mb == 0:
-        return "-"
+    if mb <= 0 or ma < 0:
+        return "-"  # (an added latency can be negative: no meaningful ratio)
     return f"{ma / mb:.2f}"
 
 
 class Data:
     def __init__(self, path):
         self.by = {}
+        self.by_round = {}  # (cell, target) -> {round: result}
         self.errors = {}
         self.crashes = []
         with open(path) as f:
@@ -108,6 +116,7 @@ class Data:
                     continue
                 key = (row["cell"], row["target"])
                 self.by.setdefault(key, []).append(row["result"])
+                self.by_round.setdefault(key, {})[row.get("round")] = row["result"]
                 res = row["result"]
                 # run/rate: "errors"; idle: sessions that failed to open or were dropped;
                 # {"failed": true}: the load generator itself failed.
@@ -119,15 +128,33 @@ class Data:
     def values(self, cell, target, metric):
         return [r[metric] for r in self.by.get((cell, target), []) if isinstance(r.get(metric), (int, float))]
 
+    def rounds(self, cell):
+        return sorted({r for (c, _), rs in self.by_round.items() if c == cell for r in rs if isinstance(r, int)})
 
-def table(data, rows, title, note, targets, ratios=True):
-    """rows: [(cell, label, metric)]."""
+    def value_in_round(self, cell, target, metric, rnd):
+        v = self.by_round.get((cell, target), {}).get(rnd, {}).get(metric)
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def added(self, cell, target, metric):
+        """target's metric minus direct's, per round where both have one."""
+        out = []
+        for rnd in self.rounds(cell):
+            v = self.value_in_round(cell, target, metric, rnd)
+            d = self.value_in_round(cell, "direct", metric, rnd)
+            if v is not None and d is not None:
+                out.append(v - d)
+        return out
+
+
+def table(data, rows, title, note, targets, ratios=True, values=None):
+    """rows: [(cell, label, metric)]; values(cell, target, metric) -> [numbers] (default data.values)."""
+    values = values or data.values
     peers = [p for p in ("nginx", "haproxy") if p in targets] if ratios else []
     head = ["", *targets] + ([f"tether/{p}" for p in peers] if "tether" in targets and peers else [])
     out = [f"### {title}", ""] + ([note, ""] if note else []) + ["| " + " | ".join(head) + " |",
            "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for cell, label, metric in rows:
-        vals = {t: data.values(cell, t, metric) for t in targets}
+        vals = {t: values(cell, t, metric) for t in targets}
         if not any(vals.values()):
             continue
         line = [label] + [cell_text(vals[t]) for t in targets]
@@ -140,6 +167,49 @@ def table(data, rows, title, note, targets, ratios=True):
 
 def run_rows(metric):
     return [(cell, label, metric) for cell, label in RUN_CELLS]
+
+
+def lat_label(data, cell, label):
+    """lat64_half: the label names where the rate came from and what it was."""
+    if cell != "lat64_half":
+        return label
+    results = [r for rs in data.by_round.items() if rs[0][0] == cell for r in rs[1].values()]
+    rates = [r["rate"] for r in results if isinstance(r.get("rate"), (int, float))]
+    sources = sorted({r["rate_from"] for r in results if r.get("rate_from")})
+    if sources and sources != ["nginx"]:
+        label = label.replace("nginx's", "/".join(sources) + "'s")
+    if rates:
+        m = statistics.median(rates)
+        label += f" ({'median ' if len(set(rates)) > 1 else ''}{fmt(round(m))}/s)"
+    return label
+
+
+def lat_rows(data, metric):
+    return [(cell, lat_label(data, cell, label), metric) for cell, label in LAT_CELLS]
+
+
+def paced_rate_table(data, targets):
+    """Per round: the rate lat64_half was paced at, and what each target achieved."""
+    cell = "lat64_half"
+    rounds = data.rounds(cell)
+    if not rounds:
+        return []
+    head = ["round", "paced at, round trips/s (half of)", *[f"{t} achieved" for t in targets]]
+    out = ["### Paced rate of the half-peak cell, per round", "",
+           "The rate lat64_half offered in all (100 sessions, each sending one message per "
+           "100/rate seconds, at most one in flight) and the round trips per second each target "
+           "completed. Achieved well below the rate: the target did not keep up, and its latency there "
+           "is that of an overload.", "",
+           "| " + " | ".join(head) + " |", "|" + "|".join(["---:"] * len(head)) + "|"]
+    for rnd in rounds:
+        res = [data.by_round.get((cell, t), {}).get(rnd, {}) for t in targets]
+        rate = next((r["rate"] for r in res if isinstance(r.get("rate"), (int, float))), None)
+        src = next((r["rate_from"] for r in res if r.get("rate_from")), "?")
+        line = [str(rnd), f"{fmt(rate)} ({src}'s msg64_p1 / 2)" if rate is not None else "-"]
+        line += [fmt(data.value_in_round(cell, t, "msgs_per_s", rnd)) for t in targets]
+        out.append("| " + " | ".join(line) + " |")
+    out.append("")
+    return out
 
 
 def main():
@@ -210,6 +280,25 @@ def main():
     md += table(data, run_rows("p99.9_us"), "Round-trip latency p99.9, microseconds", "", targets)
     md += table(data, run_rows("loadgen_cpu_pct"), "Load generator CPU, % of one core",
                 "It shares core 0 with the backend.", targets)
+
+    if any(c in dict(LAT_CELLS) for c, _ in data.by):
+        md += ["## Latency cells", "",
+               "Round-trip latency at lighter loads than in the throughput cells, 64 B messages, one in "
+               "flight per session: one session in a closed loop (each echo answered at once), and 100 sessions "
+               "paced to half of nginx's peak round trips per second in the same round (its 64 B, "
+               "1-in-flight cell: its peak one message at a time). `direct` is the client and backend alone, the baseline for the "
+               "latency a proxy adds.", ""]
+        md += table(data, lat_rows(data, "p50_us"), "Latency p50, microseconds (lower is better)", "",
+                    targets)
+        md += table(data, lat_rows(data, "p99_us"), "Latency p99, microseconds (lower is better)", "",
+                    targets)
+        md += table(data, lat_rows(data, "p99.9_us"), "Latency p99.9, microseconds (lower is better)", "",
+                    targets)
+        if "direct" in targets:
+            md += table(data, lat_rows(data, "p99_us"), "Added p99 latency, microseconds (lower is better)",
+                        "The proxy's p99 minus direct's p99 in the same round; median over the rounds of "
+                        "that difference (min-max).", proxies, values=data.added)
+        md += paced_rate_table(data, targets)
 
     md += ["## New sessions", ""]
     md += table(data, [("rate", "sessions per second", "sessions_per_s")],

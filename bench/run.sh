@@ -2,8 +2,8 @@
 # bench/run.sh: tether against nginx and HAProxy as wss:// WebSocket proxies in
 # front of the same echo backend, on this machine. One command, from anywhere:
 #
-#   bench/run.sh                  # full run: 3 rounds, 5 s cells (about 15 minutes + build)
-#   QUICK=1 bench/run.sh          # 1 round, 2 s cells, 5 s idle CPU (about 3-4 minutes)
+#   bench/run.sh                  # full run: 3 rounds, 5 s cells (about 18 minutes + build)
+#   QUICK=1 bench/run.sh          # 1 round, 2 s cells, 5 s idle CPU (about 4 minutes)
 #   ROUNDS=5 DURATION=10 bench/run.sh
 #
 # It installs nginx and haproxy from Debian if they are missing (needs root),
@@ -30,6 +30,17 @@
 #   run    100 sessions x {64 B, 1 KiB, 64 KiB} x {1, 16 messages in flight}:
 #          round trips per second, latency, and the proxy's CPU time (utime +
 #          stime from /proc/PID/stat) per round trip over the measured window
+#   lat    latency at lighter loads than in the run cells, for the added p99
+#          (the proxy's p99 minus direct's), after the run cells of the round:
+#          lat64_s1    64 B, one session, 1 in flight, closed loop
+#          lat64_half  64 B, 100 sessions, 1 in flight each, paced (loadgen
+#                      --rate) to half of nginx's msg64_p1 round trips per
+#                      second in the same round (its peak one message at a
+#                      time: the 16-deep peak cannot be offered one message at
+#                      a time by a load generator that shares a core with the
+#                      backend). No nginx result: half of the best proxy's;
+#                      none at all: the cell is skipped. The rate is in the
+#                      raw result ("rate", "rate_from")
 #   rate   new sessions per second (TCP + TLS + upgrade + close handshake),
 #          RATE_CONCURRENCY connectors
 #   idle   fresh proxy; RSS (VmRSS) before, after 1,000 and after 9,000 idle
@@ -41,7 +52,8 @@
 #   ROUNDS (3)  DURATION (5 s per cell)  WARMUP (1 s)  QUICK (1: ROUNDS=1,
 #   DURATION=2, IDLE_CPU_SECONDS=5)  IDLE_CPU_SECONDS (20)  IDLE_SESSIONS (9000)
 #   RATE_CONCURRENCY (16)  TARGETS ("direct tether nginx haproxy")
-#   PHASES ("run rate idle": which kinds of cells)  SKIP_IDLE (1: no idle cells)
+#   PHASES ("run rate idle": which kinds of cells; "run" includes the lat
+#   cells)  SKIP_IDLE (1: no idle cells)
 #   SKIP_BUILD (1: use what is in build-bench)
 #   SKIP_INSTALL (1: never apt-get)
 #   TETHER_SIGPIPE_WORKAROUND (1: start tether with SIGPIPE ignored, because
@@ -361,6 +373,11 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
 # --------------------------------------------------------------- cells ----
 
+# "NAME SIZE INFLIGHT [SESSIONS [RATE_RULE]]", run in this order within a
+# round. SESSIONS defaults to $SESSIONS. RATE_RULE paces the cell (loadgen
+# --rate), the same rate for every target of the round:
+#   half-nginx  half of nginx's msg64_p1 msgs_per_s in this round (see
+#               half_nginx_rate), so msg64_p1 must come before such a cell
 cells=(
   "msg64_p1 64 1"
   "msg64_p16 64 16"
@@ -368,7 +385,33 @@ cells=(
   "msg1k_p16 1024 16"
   "msg64k_p1 65536 1"
   "msg64k_p16 65536 16"
+  "lat64_s1 64 1 1"
+  "lat64_half 64 1 100 half-nginx"
 )
+
+# half_nginx_rate ROUND: prints "RATE SOURCE", half of nginx's msg64_p1
+# round trips per second in ROUND; without an nginx result, half of the best
+# msg64_p1 among the other proxies (SOURCE names it); nothing if none has one.
+half_nginx_rate() {
+  $python - "$raw" "$1" <<'EOF'
+import json, sys
+peak = {}
+with open(sys.argv[1]) as f:
+    for line in f:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("cell") != "msg64_p1" or row.get("round") != int(sys.argv[2]) or row.get("target") == "direct":
+            continue
+        v = row.get("result", {}).get("msgs_per_s")
+        if isinstance(v, (int, float)) and v > 0:
+            peak[row["target"]] = v
+source = "nginx" if "nginx" in peak else max(peak, key=peak.get, default=None)
+if source:
+    print(f"{peak[source] / 2:.1f} {source}")
+EOF
+}
 
 # ensure_alive TARGET CELL ROUND: starts a proxy that is not running, and
 # restarts one that died, saying so in the log and the raw results.
@@ -388,15 +431,21 @@ ensure_alive() {
   start "$1"
 }
 
-run_cell() {  # TARGET CELL SIZE INFLIGHT ROUND
-  local target=$1 cell=$2 size=$3 inflight=$4 round=$5 out
+run_cell() {  # TARGET CELL SIZE INFLIGHT ROUND [SESSIONS [RATE RATE_FROM]]
+  local target=$1 cell=$2 size=$3 inflight=$4 round=$5 sessions=${6:-$SESSIONS} rate=${7:-} rate_from=${8:-} out
   ensure_alive "$target" "$cell" "$round"
-  local args=(run --url "$(url_of "$target")" --ca "$certs/ca.crt" --sessions $SESSIONS --size "$size"
+  local args=(run --url "$(url_of "$target")" --ca "$certs/ca.crt" --sessions "$sessions" --size "$size"
     --inflight "$inflight" --duration "$DURATION" --warmup "$WARMUP" --backend-pid "${measure[backend]}")
   [[ $target != direct ]] && args+=(--proxy-pid "${measure[$target]}")
+  [[ -n $rate ]] && args+=(--rate "$rate")
   if ! out=$(taskset -c 0 "$loadgen" "${args[@]}" 2>>"$run/loadgen.log"); then
     log "$cell $target: load generator failed"
     out='{"failed":true}'
+  fi
+  if [[ -n $rate ]]; then
+    # Where the rate came from; and the rate itself if the load generator failed.
+    [[ $out == *'"rate":'* ]] || out="${out%\}},\"rate\":$rate}"
+    out="${out%\}},\"rate_from\":\"$rate_from\"}"
   fi
   log "$cell $target: $out"
   record "$target" "$cell" "$round" "$out"
@@ -523,9 +572,22 @@ for ((round = 1; round <= ROUNDS; ++round)); do
   log "round $round of $ROUNDS (order: $order)"
   if [[ " $PHASES " == *" run "* ]]; then
     for c in "${cells[@]}"; do
-      read -r cell size inflight <<<"$c"
+      read -r cell size inflight sessions rule <<<"$c"
+      rate="" rate_from=""
+      case $rule in
+        "") ;;
+        half-nginx)
+          read -r rate rate_from <<<"$(half_nginx_rate "$round")" || true
+          if [[ -z $rate ]]; then
+            log "$cell: no proxy has a msg64_p1 result in round $round, so no rate to pace at: cell skipped"
+            continue
+          fi
+          log "$cell: paced to $rate round trips/s in all (half of $rate_from's msg64_p1 in round $round)"
+          ;;
+        *) die "cell $cell: unknown rate rule '$rule'" ;;
+      esac
       for t in $order; do
-        run_cell "$t" "$cell" "$size" "$inflight" "$round"
+        run_cell "$t" "$cell" "$size" "$inflight" "$round" "${sessions:-$SESSIONS}" "$rate" "$rate_from"
       done
     done
   fi
