@@ -210,6 +210,11 @@ void leg::on_ready(std::uint32_t events) {
   if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
     readable_ = true;
   }
+  if ((events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
+    // The end of the stream may have come with the last bytes, in the same
+    // event: from now on only EOF or EAGAIN says the socket is empty.
+    peer_ended_ = true;
+  }
   if (lingering_) {
     drain_linger();
     return;
@@ -240,7 +245,7 @@ void leg::pump_read() {
         break;
       }
       filled += n;
-      if (io_->drained()) {
+      if (!peer_ended_ && io_->drained()) {
         readable_ = false;
         break;
       }

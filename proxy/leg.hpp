@@ -137,6 +137,7 @@ class leg final : public pollable {
   bool started_ = false;
   bool readable_ = true;   // edge-triggered: ready until a read says otherwise
   bool writable_ = true;
+  bool peer_ended_ = false;  // FIN, reset or error seen: read until EOF
   bool read_wants_write_ = false;  // TLS: a read must send first
   bool write_wants_read_ = false;  // TLS: a write must receive first
   bool reading_ = false;           // inside pump_read

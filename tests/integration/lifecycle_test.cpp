@@ -123,6 +123,25 @@ BOOST_AUTO_TEST_CASE(vanished_raw_client_gives_backend_1001) {
   BOOST_CHECK(wait_until([&] { return active(t) == 0; }));
 }
 
+BOOST_AUTO_TEST_CASE(last_message_and_fin_in_one_segment_give_message_then_1001) {
+  // The message and the end of the stream arrive in one readiness event: the
+  // short read of the message must not be taken to mean "nothing more to
+  // read", or the end of stream goes unnoticed. (No echo: an echo to the
+  // half-closed client would end in a reset, which is noticed anyway.)
+  test_backend backend({.echo = false});
+  tether_instance t(listener_yaml(false) + route_yaml(backend));
+  for (int i = 0; i < 3; ++i) {
+    raw_ws c(t.port());
+    BOOST_REQUIRE_MESSAGE(c.upgraded(), c.response_head());
+    BOOST_REQUIRE(!c.raw().write_then_fin(client_frame(0x81, "last " + std::to_string(i))));
+    BOOST_REQUIRE_MESSAGE(backend.wait_closes(i + 1, 2000ms), "backend got no close within 2 s");
+    BOOST_CHECK_EQUAL(backend.closes()[i].first, 1001);
+    BOOST_REQUIRE(backend.wait_messages(i + 1));
+    BOOST_CHECK_EQUAL(backend.messages()[i].data, "last " + std::to_string(i));
+  }
+  BOOST_CHECK(wait_until([&] { return active(t) == 0; }));
+}
+
 BOOST_AUTO_TEST_CASE(vanished_tls_ws_client_gives_backend_1001) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));

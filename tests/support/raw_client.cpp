@@ -1,3 +1,6 @@
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include "test_support.hpp"
@@ -36,6 +39,16 @@ boost::system::error_code raw_client::write(const std::string& bytes) {
     net::write(*tls_, net::buffer(bytes), ec);
   } else {
     net::write(socket_, net::buffer(bytes), ec);
+  }
+  return ec;
+}
+
+boost::system::error_code raw_client::write_then_fin(const std::string& bytes) {
+  int on = 1;
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+  auto ec = write(bytes);
+  if (!ec) {
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
   }
   return ec;
 }

@@ -162,6 +162,9 @@ class raw_client {
   ~raw_client();
   bool connected() const;
   boost::system::error_code write(const std::string& bytes);
+  /// Plain TCP: `bytes` and the FIN in one segment (corked, then shut down),
+  /// so the server sees data and end of stream in the same readiness event.
+  boost::system::error_code write_then_fin(const std::string& bytes);
   /// Reads whatever arrives within `timeout` (at least one byte, unless
   /// closed or timed out). Empty with eof()==true when closed.
   std::string read_some(ms timeout = 2000ms);
