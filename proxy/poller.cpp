@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <stdexcept>
 #include <system_error>
 
 #include <boost/asio/post.hpp>

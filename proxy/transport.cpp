@@ -209,35 +209,6 @@ transport::io_status transport::try_write(net::const_buffer buf, std::size_t& n,
   }
 }
 
-awaitable<std::pair<error_code, std::size_t>> transport::read_some(net::mutable_buffer buf) {
-  for (;;) {
-    std::size_t n = 0;
-    error_code ec;
-    switch (try_read(buf, n, ec)) {
-      case io_status::done:
-        co_return std::pair{error_code{}, n};
-      case io_status::eof:
-        co_return std::pair{error_code(net::error::eof), std::size_t{0}};
-      case io_status::error:
-        co_return std::pair{ec, std::size_t{0}};
-      case io_status::want_read: {
-        auto [wec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
-        if (wec) {
-          co_return std::pair{wec, std::size_t{0}};
-        }
-        break;
-      }
-      case io_status::want_write: {
-        auto [wec] = co_await socket_.async_wait(tcp::socket::wait_write, use_tuple);
-        if (wec) {
-          co_return std::pair{wec, std::size_t{0}};
-        }
-        break;
-      }
-    }
-  }
-}
-
 awaitable<error_code> transport::write_all(net::const_buffer buf) {
   while (buf.size() > 0) {
     std::size_t n = 0;

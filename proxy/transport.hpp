@@ -59,8 +59,6 @@ class transport {
   /// Writes what the socket takes without blocking. `n` bytes on done.
   io_status try_write(net::const_buffer buf, std::size_t& n, error_code& ec);
 
-  /// Waits until at least one byte is read (or EOF/error).
-  awaitable<std::pair<error_code, std::size_t>> read_some(net::mutable_buffer buf);
   /// Writes all of `buf`.
   awaitable<error_code> write_all(net::const_buffer buf);
 

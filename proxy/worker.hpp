@@ -34,8 +34,8 @@ class worker {
   net::io_context& ioc() { return ioc_; }
   timer_wheel& wheel() { return wheel_; }
   tether::poller& poller() { return poller_; }
-  /// Shared by every session on this worker: valid only until the reader's
-  /// next suspension point.
+  /// Shared by every session on this worker: valid only during the callback
+  /// that read into it.
   std::span<std::uint8_t> read_buffer() { return {read_buffer_.get(), read_buffer_size}; }
   /// Per-thread cheap random numbers for masking keys and jitter.
   std::uint64_t random() {
