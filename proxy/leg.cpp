@@ -80,12 +80,34 @@ void leg::send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payl
     ws::apply_mask({out_.data() + at, payload.size()}, h.key, 0);
   }
   if (!ws::is_control(op)) {
-    last_data_tx = steady::now();
-    mid_message_ = !fin;
-    if (fin) {
-      flush_pending();
-    }
+    sent_data(fin);
   }
+  wake();
+}
+
+void leg::sent_data(bool fin) {
+  last_data_tx = steady::now();
+  mid_message_ = !fin;
+  if (fin) {
+    flush_pending();
+  }
+}
+
+void leg::send_wire_frame(ws::opcode, bool fin, std::span<const std::uint8_t> frame) {
+  if (close_sent_ || closed_) {
+    return;
+  }
+  if (pending_bytes() == 0 && started_ && !lingering_ && writable_) {
+    const auto n = write_now(frame);
+    if (n == std::string::npos) {
+      return;
+    }
+    inflight_.assign(frame.begin() + static_cast<std::ptrdiff_t>(n), frame.end());
+    inflight_done_ = 0;
+  } else {
+    out_.insert(out_.end(), frame.begin(), frame.end());
+  }
+  sent_data(fin);
   wake();
 }
 
@@ -305,26 +327,14 @@ void leg::write_out() {
     if (!writable_ && !(write_wants_read_ && readable_)) {
       break;  // the next EPOLLOUT edge brings us back
     }
-    std::size_t n = 0;
-    error_code ec;
-    const auto st = io_->try_write(
-        net::buffer(inflight_.data() + inflight_done_, inflight_.size() - inflight_done_), n, ec);
-    write_wants_read_ = false;
-    if (st == transport::io_status::done) {
-      inflight_done_ += n;
-      continue;
+    const auto n = write_now({inflight_.data() + inflight_done_, inflight_.size() - inflight_done_});
+    if (n == std::string::npos) {
+      return;
     }
-    if (st == transport::io_status::want_write) {
-      writable_ = false;
+    inflight_done_ += n;
+    if (inflight_done_ < inflight_.size()) {
       break;
     }
-    if (st == transport::io_status::want_read) {
-      write_wants_read_ = true;
-      readable_ = false;
-      break;
-    }
-    finish_close(/*failed=*/true);
-    return;
   }
   if (drain_level_ > 0 && pending_bytes() < drain_level_) {
     drain_level_ = 0;
@@ -344,6 +354,31 @@ void leg::write_out() {
     owner_.on_leg_lingering(*this);
     drain_linger();
   }
+}
+
+std::size_t leg::write_now(std::span<const std::uint8_t> data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    std::size_t n = 0;
+    error_code ec;
+    const auto st = io_->try_write(net::buffer(data.data() + done, data.size() - done), n, ec);
+    write_wants_read_ = false;
+    if (st == transport::io_status::done) {
+      done += n;
+      continue;
+    }
+    if (st == transport::io_status::want_write) {
+      writable_ = false;
+    } else if (st == transport::io_status::want_read) {
+      write_wants_read_ = true;
+      readable_ = false;
+    } else {
+      finish_close(/*failed=*/true);
+      return std::string::npos;
+    }
+    break;
+  }
+  return done;
 }
 
 void leg::drain_linger() {

@@ -68,6 +68,13 @@ class leg final : public pollable {
   /// relayed client frame keep its mask; otherwise a fresh one is drawn.
   void send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload,
                   const std::array<std::uint8_t, 4>* key = nullptr);
+  /// A whole data frame already in wire form: header and payload, masked
+  /// when this leg faces a server. When nothing is queued ahead of it, it is
+  /// written straight from `frame` and only what the socket does not take is
+  /// copied; worth it from direct_write_min bytes, below which corking small
+  /// frames into one write wins.
+  void send_wire_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> frame);
+  static constexpr std::size_t direct_write_min = 32 * 1024;
   /// A frame relayed piecewise: header now, payload pieces as they arrive.
   void begin_frame(ws::opcode op, bool fin, std::uint64_t length,
                    const std::array<std::uint8_t, 4>* key = nullptr);
@@ -118,6 +125,10 @@ class leg final : public pollable {
   void reserve_header(const ws::frame_header& h);
   std::array<std::uint8_t, 4> fresh_key();
   void flush_pending();
+  void sent_data(bool fin);
+  /// One write attempt chain from `data`; the bytes written, or npos when the
+  /// transport failed (the leg is then closed).
+  std::size_t write_now(std::span<const std::uint8_t> data);
   void wake();
   void pump_read();
   void drain_linger();

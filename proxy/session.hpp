@@ -72,7 +72,10 @@ class session final : public std::enable_shared_from_this<session>,
   void on_upstream_bytes(leg& up, std::span<std::uint8_t> in);
   void on_client_control(const ws::frame_header& h, std::span<const std::uint8_t> payload);
   void on_upstream_control(leg& up, const ws::frame_header& h, std::span<const std::uint8_t> payload);
-  void on_client_frame(const ws::frame_header& h, std::span<const std::uint8_t> payload);
+  /// `wire` is empty, or the whole frame as received with `payload` inside
+  /// it, for relaying without a copy.
+  void on_client_frame(const ws::frame_header& h, std::span<std::uint8_t> payload,
+                       std::span<std::uint8_t> wire);
   bool answer(std::span<const std::uint8_t> payload);
   /// Pings an idle leg; true when the leg's peer is found dead.
   bool check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind, steady::time_point now);
@@ -116,7 +119,8 @@ class session final : public std::enable_shared_from_this<session>,
   // Per-direction message state.
   struct inbound {
     ws::frame_header frame;               // current data frame
-    std::vector<std::uint8_t> hold;       // a small frame that came in pieces
+    std::vector<std::uint8_t> hold;       // a small frame that came in pieces, header first
+    std::size_t hold_header = 0;          // bytes of header at the front of hold
     std::vector<std::uint8_t> message;    // a whole message being collected
     bool streaming = false;               // current frame is relayed piecewise
     bool discard = false;                 // rest of this message cannot be delivered

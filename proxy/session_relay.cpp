@@ -18,6 +18,31 @@ constexpr std::size_t high_water = 512 * 1024;
 /// How long tether waits for the peer's answer to a close frame it sent.
 constexpr auto close_timeout = std::chrono::seconds(5);
 
+/// A frame whose payload came whole in one read, as it was on the wire
+/// (header right before payload), when it is big enough to be written
+/// without a copy; empty otherwise.
+std::span<std::uint8_t> wire_in_place(const ws::frame_parser& p, std::span<std::uint8_t> payload) {
+  if (payload.size() < leg::direct_write_min || !p.header_contiguous()) {
+    return {};
+  }
+  const auto header = p.header_bytes().size();
+  return {payload.data() - header, payload.size() + header};
+}
+
+/// The same for a frame collected in pieces: header, then payload.
+std::span<std::uint8_t> wire_held(std::vector<std::uint8_t>& hold, std::size_t header) {
+  if (hold.size() - header < leg::direct_write_min) {
+    return {};
+  }
+  return hold;
+}
+
+void start_hold(std::vector<std::uint8_t>& hold, std::size_t& header, const ws::frame_parser& p) {
+  const auto h = p.header_bytes();
+  hold.assign(h.begin(), h.end());
+  header = h.size();
+}
+
 }  // namespace
 
 void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up,
@@ -142,7 +167,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
       case ws::frame_parser::kind::frame_begin: {
         const auto& h = p.header();
         st.frame = h;
-        st.hold.clear();
+        start_hold(st.hold, st.hold_header, p);
         st.delivered = false;
         if (h.op != ws::opcode::cont) {
           // A new message: live to the upstream, or collected for the outage buffer.
@@ -178,7 +203,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
           upstream_->frame_piece(piece);
         } else if (st.live || st.whole) {
           if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
-            on_client_frame(st.frame, piece);
+            on_client_frame(st.frame, piece, wire_in_place(p, piece));
             st.delivered = true;
           } else {
             st.hold.insert(st.hold.end(), piece.begin(), piece.end());
@@ -188,7 +213,8 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
       }
       case ws::frame_parser::kind::frame_end: {
         if (!st.discard && !st.streaming && !st.delivered && (st.live || st.whole)) {
-          on_client_frame(st.frame, st.hold);
+          on_client_frame(st.frame, std::span(st.hold).subspan(st.hold_header),
+                          wire_held(st.hold, st.hold_header));
         }
         if (st.frame.fin) {
           if (!st.discard && !st.answered) {
@@ -216,7 +242,8 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
   }
 }
 
-void session::on_client_frame(const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t> payload,
+                              std::span<std::uint8_t> wire) {
   const bool single = h.fin && h.op != ws::opcode::cont;
   // A whole text message in one frame may be a client heartbeat that
   // tether answers itself, upstream or no upstream.
@@ -226,19 +253,22 @@ void session::on_client_frame(const ws::frame_header& h, std::span<const std::ui
     return;
   }
   stats_->bytes[0].add(payload.size());
-  if (!single) {
-    // A fragment of a message relayed live.
-    if (upstream_state_ == upstream_state::open) {
-      upstream_->send_frame(h.op, h.fin, payload, &h.key);
+  if (upstream_state_ != upstream_state::open) {
+    if (single) {
+      buffer_or_send(h.op, payload);
     }
+    return;  // a fragment's message started on an upstream that is gone
+  }
+  if (single) {
+    note_forwarded(h.op, payload);  // first: it may keep the unmasked payload
+  }
+  if (wire.empty()) {
+    upstream_->send_frame(h.op, h.fin, payload, &h.key);
     return;
   }
-  if (upstream_state_ == upstream_state::open) {
-    upstream_->send_frame(h.op, h.fin, payload, &h.key);
-    note_forwarded(h.op, payload);
-  } else {
-    buffer_or_send(h.op, payload);
-  }
+  // Back to the bytes the client sent, its mask included, and on verbatim.
+  ws::apply_mask(payload, h.key, 0);
+  upstream_->send_wire_frame(h.op, h.fin, wire);
 }
 
 bool session::answer(std::span<const std::uint8_t> payload) {
@@ -285,7 +315,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
       case ws::frame_parser::kind::frame_begin: {
         const auto& h = p.header();
         st.frame = h;
-        st.hold.clear();
+        start_hold(st.hold, st.hold_header, p);
         st.delivered = false;
         st.streaming = h.length > frame_hold_limit;
         if (st.streaming) {
@@ -299,7 +329,11 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
         if (st.streaming) {
           down.frame_piece(piece);
         } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
-          down.send_frame(st.frame.op, st.frame.fin, piece);
+          if (const auto wire = wire_in_place(p, piece); !wire.empty()) {
+            down.send_wire_frame(st.frame.op, st.frame.fin, wire);
+          } else {
+            down.send_frame(st.frame.op, st.frame.fin, piece);
+          }
           st.delivered = true;
         } else {
           st.hold.insert(st.hold.end(), piece.begin(), piece.end());
@@ -308,7 +342,11 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
       }
       case ws::frame_parser::kind::frame_end:
         if (!st.streaming && !st.delivered) {
-          down.send_frame(st.frame.op, st.frame.fin, st.hold);
+          if (const auto wire = wire_held(st.hold, st.hold_header); !wire.empty()) {
+            down.send_wire_frame(st.frame.op, st.frame.fin, wire);
+          } else {
+            down.send_frame(st.frame.op, st.frame.fin, std::span(st.hold).subspan(st.hold_header));
+          }
         }
         if (st.frame.fin) {
           stats_->messages[1].add();

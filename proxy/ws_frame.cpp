@@ -120,6 +120,9 @@ frame_parser::kind frame_parser::next(std::span<std::uint8_t> in, std::size_t& c
 
 frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::size_t& consumed) {
   std::size_t used = 0;
+  if (hlen_ == 0) {
+    header_split_ = false;
+  }
   // Copies no further than `want` header bytes so payload stays in `in`.
   auto fill = [&](std::size_t want) {
     const std::size_t n = std::min(want - hlen_, in.size() - used);
@@ -128,6 +131,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
     }
     hlen_ += n;
     used += n;
+    header_split_ = header_split_ || hlen_ < want;
     return hlen_ == want;
   };
 
@@ -180,6 +184,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
     return kind::need_more;
   }
   consumed = used;
+  header_size_ = hlen_;
   hlen_ = 0;
 
   std::uint64_t length = len7;

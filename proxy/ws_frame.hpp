@@ -92,6 +92,11 @@ class frame_parser {
   kind next(std::span<std::uint8_t> in, std::size_t& consumed);
 
   const frame_header& header() const { return header_; }
+  /// The current frame's header as it was on the wire.
+  std::span<const std::uint8_t> header_bytes() const { return {hbuf_.data(), header_size_}; }
+  /// The header came in one piece of input, so in that input it sits right
+  /// before the payload (which lets a relay forward header and payload as one).
+  bool header_contiguous() const { return !header_split_; }
   std::span<std::uint8_t> payload() const { return payload_; }
   /// Offset of the current data piece within its frame's payload.
   std::uint64_t payload_offset() const { return piece_offset_; }
@@ -121,6 +126,8 @@ class frame_parser {
   state state_ = state::header;
   std::array<std::uint8_t, max_header_size> hbuf_{};
   std::size_t hlen_ = 0;
+  std::size_t header_size_ = 0;
+  bool header_split_ = false;
   frame_header header_;
   std::uint64_t remaining_ = 0;     // payload bytes left in the current frame
   std::uint64_t piece_offset_ = 0;  // offset of payload_ within the frame
