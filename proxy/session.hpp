@@ -73,9 +73,9 @@ class session final : public std::enable_shared_from_this<session>,
   void on_client_control(const ws::frame_header& h, std::span<const std::uint8_t> payload);
   void on_upstream_control(leg& up, const ws::frame_header& h, std::span<const std::uint8_t> payload);
   /// `wire` is empty, or the whole frame as received with `payload` inside
-  /// it, for relaying without a copy.
+  /// it, for relaying without a copy. `masked`: the payload is still masked.
   void on_client_frame(const ws::frame_header& h, std::span<std::uint8_t> payload,
-                       std::span<std::uint8_t> wire);
+                       std::span<std::uint8_t> wire, bool masked = false);
   bool answer(std::span<const std::uint8_t> payload);
   /// Pings an idle leg; true when the leg's peer is found dead.
   bool check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind, steady::time_point now);
@@ -129,6 +129,7 @@ class session final : public std::enable_shared_from_this<session>,
     bool whole = false;                   // message is one frame of at most frame_hold_limit
     bool collect = false;                 // message is collected in `message`
     bool answered = false;                // tether answered it (not relayed)
+    bool masked = false;                  // current frame's payload left masked
   };
   inbound from_client_;
   inbound from_upstream_;

@@ -184,6 +184,14 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         if (st.streaming) {
           upstream_->begin_frame(h.op, h.fin, h.length, &h.key);
         }
+        // A large binary frame that tether only passes on is never unmasked:
+        // it goes to the upstream as the client masked it.
+        st.masked = st.live && open && !st.discard && !st.streaming && !st.collect &&
+                    h.length >= leg::direct_write_min && !wants_replay_copy();
+        if (st.masked) {
+          p.leave_masked();
+          st.masked = p.payload_masked();
+        }
         break;
       }
       case ws::frame_parser::kind::data: {
@@ -203,7 +211,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
           upstream_->frame_piece(piece);
         } else if (st.live || st.whole) {
           if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
-            on_client_frame(st.frame, piece, wire_in_place(p, piece));
+            on_client_frame(st.frame, piece, wire_in_place(p, piece), st.masked);
             st.delivered = true;
           } else {
             st.hold.insert(st.hold.end(), piece.begin(), piece.end());
@@ -214,7 +222,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
       case ws::frame_parser::kind::frame_end: {
         if (!st.discard && !st.streaming && !st.delivered && (st.live || st.whole)) {
           on_client_frame(st.frame, std::span(st.hold).subspan(st.hold_header),
-                          wire_held(st.hold, st.hold_header));
+                          wire_held(st.hold, st.hold_header), st.masked);
         }
         if (st.frame.fin) {
           if (!st.discard && !st.answered) {
@@ -243,7 +251,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
 }
 
 void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t> payload,
-                              std::span<std::uint8_t> wire) {
+                              std::span<std::uint8_t> wire, bool masked) {
   const bool single = h.fin && h.op != ws::opcode::cont;
   // A whole text message in one frame may be a client heartbeat that
   // tether answers itself, upstream or no upstream.
@@ -253,6 +261,10 @@ void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t>
     return;
   }
   stats_->bytes[0].add(payload.size());
+  const bool verbatim = !wire.empty() && upstream_state_ == upstream_state::open;
+  if (masked && !verbatim) {
+    ws::apply_mask(payload, h.key, 0);  // it is buffered or copied after all: in clear
+  }
   if (upstream_state_ != upstream_state::open) {
     if (single) {
       buffer_or_send(h.op, payload);
@@ -260,14 +272,17 @@ void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t>
     return;  // a fragment's message started on an upstream that is gone
   }
   if (single) {
-    note_forwarded(h.op, payload);  // first: it may keep the unmasked payload
+    // First, while the payload is in clear: it may keep a copy. (A payload
+    // left masked is one it keeps no copy of.)
+    note_forwarded(h.op, payload);
   }
-  if (wire.empty()) {
+  if (!verbatim) {
     upstream_->send_frame(h.op, h.fin, payload, &h.key);
     return;
   }
-  // Back to the bytes the client sent, its mask included, and on verbatim.
-  ws::apply_mask(payload, h.key, 0);
+  if (!masked) {
+    ws::apply_mask(payload, h.key, 0);  // back to the bytes the client sent
+  }
   upstream_->send_wire_frame(h.op, h.fin, wire);
 }
 

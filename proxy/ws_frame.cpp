@@ -209,6 +209,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
     std::memcpy(header_.key.data(), hbuf_.data() + 2 + ext, 4);
   }
   header_.length = length;
+  leave_masked_ = false;
   remaining_ = length;
   piece_offset_ = 0;
   consumed_in_frame_ = 0;
@@ -257,7 +258,7 @@ frame_parser::kind frame_parser::read_payload(std::span<std::uint8_t> in, std::s
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
   std::span<std::uint8_t> piece = in.first(n);
   consumed = n;
-  if (header_.masked) {
+  if (header_.masked && !leave_masked_) {
     apply_mask(piece, header_.key, consumed_in_frame_);
   }
   if (check && !utf8_.feed(piece)) {

@@ -98,6 +98,11 @@ class frame_parser {
   /// before the payload (which lets a relay forward header and payload as one).
   bool header_contiguous() const { return !header_split_; }
   std::span<std::uint8_t> payload() const { return payload_; }
+  /// The rest of the current frame's payload is handed out as received,
+  /// still masked, for a relay that forwards it verbatim. Not for text, whose
+  /// UTF-8 the parser checks.
+  void leave_masked() { leave_masked_ = message_op_ != opcode::text; }
+  bool payload_masked() const { return header_.masked && leave_masked_; }
   /// Offset of the current data piece within its frame's payload.
   std::uint64_t payload_offset() const { return piece_offset_; }
   /// After `error`: 1002, 1007 or 1009.
@@ -128,6 +133,7 @@ class frame_parser {
   std::size_t hlen_ = 0;
   std::size_t header_size_ = 0;
   bool header_split_ = false;
+  bool leave_masked_ = false;
   frame_header header_;
   std::uint64_t remaining_ = 0;     // payload bytes left in the current frame
   std::uint64_t piece_offset_ = 0;  // offset of payload_ within the frame

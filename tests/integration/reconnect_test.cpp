@@ -3,6 +3,7 @@
 // loss is lost, duplicated or reordered.
 #include <boost/test/unit_test.hpp>
 
+#include "extra_relay.hpp"
 #include "test_support.hpp"
 
 using namespace tt;
@@ -80,6 +81,33 @@ BOOST_AUTO_TEST_CASE(backend_killed_and_restarted_keeps_client_and_order) {
   BOOST_CHECK(c->is_open());
   BOOST_CHECK_EQUAL(t.metric("tether_upstream_reconnects_total{route=\"r\",result=\"success\"}"), 1);
   BOOST_CHECK_EQUAL(t.metric("tether_buffered_messages{route=\"r\"}"), 0);
+}
+
+BOOST_AUTO_TEST_CASE(large_binary_frame_cut_by_the_loss_arrives_whole_after_it) {
+  // A large binary frame is relayed still masked. This one starts while the
+  // upstream is up and ends after it is lost, so it goes to the outage
+  // buffer instead, and from there to the new upstream, in clear and whole.
+  test_backend backend;
+  tether_instance t(config(one_url(backend), ""));
+  raw_ws c(t.port());
+  BOOST_REQUIRE(c.upgraded());
+  BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
+  const auto payload = random_bytes(40000, 61);
+  const auto frame = client_frame(0x82, payload);
+  BOOST_REQUIRE(!c.send(frame.substr(0, 10000)));
+  std::this_thread::sleep_for(100ms);
+  backend.kill();
+  auto notice = c.next_frame(5000ms);
+  BOOST_REQUIRE(notice);
+  BOOST_REQUIRE_EQUAL(notice->payload, "~reconnecting");
+  BOOST_REQUIRE(!c.send(frame.substr(10000)));
+  std::this_thread::sleep_for(100ms);
+  backend.restart();
+  notice = c.next_frame(5000ms);
+  BOOST_REQUIRE(notice);
+  BOOST_REQUIRE_EQUAL(notice->payload, "~reconnected");
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK(backend.messages().back() == (message{false, payload}));
 }
 
 BOOST_AUTO_TEST_CASE(new_upstream_sees_the_same_handshake) {

@@ -462,6 +462,55 @@ BOOST_AUTO_TEST_CASE(header_accumulates_across_calls) {
   BOOST_TEST((p.next(rest.subspan(300), consumed) == kind::need_more));
 }
 
+BOOST_AUTO_TEST_CASE(header_bytes_and_contiguity) {
+  bytes wire = frame(true, ws::opcode::binary, pattern(300), true);  // 8-byte header
+  const bytes header(wire.begin(), wire.begin() + 8);
+  std::size_t consumed = 0;
+  {
+    ws::frame_parser p(true, 1 << 20);
+    BOOST_TEST((p.next(wire, consumed) == kind::frame_begin));
+    BOOST_TEST(bytes(p.header_bytes().begin(), p.header_bytes().end()) == header);
+    BOOST_TEST(p.header_contiguous());
+  }
+  {
+    ws::frame_parser p(true, 1 << 20);
+    BOOST_TEST((p.next(std::span<std::uint8_t>(wire.data(), 3), consumed) == kind::need_more));
+    BOOST_TEST((p.next(std::span<std::uint8_t>(wire.data() + 3, wire.size() - 3), consumed) ==
+                kind::frame_begin));
+    BOOST_TEST(bytes(p.header_bytes().begin(), p.header_bytes().end()) == header);
+    BOOST_TEST(!p.header_contiguous());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(leave_masked_hands_out_binary_as_received_but_not_text) {
+  for (ws::opcode op : {ws::opcode::binary, ws::opcode::text}) {
+    BOOST_TEST_CONTEXT("op " << static_cast<int>(op)) {
+      const bytes payload(100, 'q');
+      bytes wire = frame(true, op, payload, true);
+      const bytes masked(wire.end() - 100, wire.end());
+      ws::frame_parser p(true, 1 << 20);
+      std::size_t consumed = 0;
+      std::span<std::uint8_t> in(wire);
+      BOOST_TEST((p.next(in, consumed) == kind::frame_begin));
+      p.leave_masked();
+      const bool left = op == ws::opcode::binary;
+      BOOST_TEST(p.payload_masked() == left);
+      in = in.subspan(consumed);
+      BOOST_TEST((p.next(in.first(40), consumed) == kind::data));
+      BOOST_TEST((p.next(in.subspan(40), consumed) == kind::data));
+      BOOST_TEST(bytes(in.begin(), in.end()) == (left ? masked : payload));
+      BOOST_TEST((p.next(in.subspan(100), consumed) == kind::frame_end));
+      // The next frame is unmasked again.
+      bytes next = frame(true, ws::opcode::binary, payload, true);
+      BOOST_TEST((p.next(next, consumed) == kind::frame_begin));
+      BOOST_TEST(!p.payload_masked());
+      std::span<std::uint8_t> rest(next.data() + consumed, next.size() - consumed);
+      BOOST_TEST((p.next(rest, consumed) == kind::data));
+      BOOST_TEST(bytes(p.payload().begin(), p.payload().end()) == payload);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(sixteen_and_sixty_four_bit_lengths) {
   for (std::size_t len : {125, 126, 127, 1000, 65535, 65536, 65537, 200000}) {
     for (bool masked : {false, true}) {
