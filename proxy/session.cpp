@@ -151,12 +151,12 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
     co_return;
   }
   const auto& rc = *route_->cfg;
-  upstream_key_ = ws::make_key();
+  const auto key = ws::make_key();
   auto request = ws::make_upstream_request(
       client_request,
       upstream_target(client_target_, rc.path, rc.upstream.strip_prefix,
                       rc.upstream.urls.front().path),
-      upstream_key_, client_ip_, listener_->tls() != nullptr);
+      key, client_ip_, listener_->tls() != nullptr);
 
   // Round robin over upstream.urls; an endpoint that cannot be reached
   // passes the handshake on to the next one (each within connect_timeout).
@@ -168,7 +168,7 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
     const auto& url = urls[url_index_];
     request.target(upstream_target(client_target_, rc.path, rc.upstream.strip_prefix, url.path));
     up = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                request, upstream_key_, client_request,
+                                request, key, client_request,
                                 rc.upstream.connect_timeout);
     if (up.result != upstream_attempt::status::unreachable) {
       break;

@@ -107,7 +107,6 @@ class session final : public std::enable_shared_from_this<session>,
   // not kept: the upstream request carries everything a reconnect needs).
   std::string upstream_request_;
   std::string client_target_;
-  std::string upstream_key_;
   std::string chosen_protocol_;
 
   std::shared_ptr<session> self_;  // while relaying

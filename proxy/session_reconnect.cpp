@@ -100,15 +100,15 @@ awaitable<void> session::reconnect() {
     url_index_ = (url_index_ + 1) % rc.upstream.urls.size();
     const auto& url = rc.upstream.urls[url_index_];
     auto request = *original;
-    upstream_key_ = ws::make_key();
-    request.set(http::field::sec_websocket_key, upstream_key_);
+    const auto key = ws::make_key();
+    request.set(http::field::sec_websocket_key, key);
     if (rc.upstream.urls.size() > 1) {
       request.target(upstream_target(client_target_, rc.path, rc.upstream.strip_prefix, url.path));
     }
     const auto left = std::chrono::duration_cast<duration>(give_up_at - steady::now());
     auto attempt = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
                                           // Its Sec-WebSocket-Protocol is the client's offer.
-                                          request, upstream_key_, original->base(),
+                                          request, key, original->base(),
                                           std::max(duration(1), std::min(rc.upstream.connect_timeout, left)));
     if (phase_ != phase::relay || upstream_state_ != upstream_state::lost) {
       if (attempt.leg) {

@@ -37,10 +37,16 @@ std::span<std::uint8_t> wire_held(std::vector<std::uint8_t>& hold, std::size_t h
   return hold;
 }
 
-void start_hold(std::vector<std::uint8_t>& hold, std::size_t& header, const ws::frame_parser& p) {
-  const auto h = p.header_bytes();
-  hold.assign(h.begin(), h.end());
-  header = h.size();
+/// Adds a piece of a frame that comes in pieces to `hold`, behind the
+/// frame's header, which the first piece puts in front.
+void hold_piece(std::vector<std::uint8_t>& hold, std::size_t& header, const ws::frame_parser& p,
+                std::span<const std::uint8_t> piece) {
+  if (hold.empty()) {
+    const auto h = p.header_bytes();
+    hold.assign(h.begin(), h.end());
+    header = h.size();
+  }
+  hold.insert(hold.end(), piece.begin(), piece.end());
 }
 
 }  // namespace
@@ -167,7 +173,8 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
       case ws::frame_parser::kind::frame_begin: {
         const auto& h = p.header();
         st.frame = h;
-        start_hold(st.hold, st.hold_header, p);
+        st.hold.clear();
+        st.hold_header = 0;
         st.delivered = false;
         if (h.op != ws::opcode::cont) {
           // A new message: live to the upstream, or collected for the outage buffer.
@@ -214,7 +221,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
             on_client_frame(st.frame, piece, wire_in_place(p, piece), st.masked);
             st.delivered = true;
           } else {
-            st.hold.insert(st.hold.end(), piece.begin(), piece.end());
+            hold_piece(st.hold, st.hold_header, p, piece);
           }
         }
         break;
@@ -330,7 +337,8 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
       case ws::frame_parser::kind::frame_begin: {
         const auto& h = p.header();
         st.frame = h;
-        start_hold(st.hold, st.hold_header, p);
+        st.hold.clear();
+        st.hold_header = 0;
         st.delivered = false;
         st.streaming = h.length > frame_hold_limit;
         if (st.streaming) {
@@ -351,7 +359,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
           }
           st.delivered = true;
         } else {
-          st.hold.insert(st.hold.end(), piece.begin(), piece.end());
+          hold_piece(st.hold, st.hold_header, p, piece);
         }
         break;
       }

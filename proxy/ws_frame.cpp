@@ -78,17 +78,17 @@ frame_parser::frame_parser(bool expect_masked, std::uint64_t max_message_size, b
     : expect_masked_(expect_masked), check_utf8_(check_utf8), max_message_size_(max_message_size) {}
 
 std::uint16_t frame_parser::close_code() const {
-  if (clen_ < 2) {
+  if (payload_.size() < 2) {
     return close_code::no_status;
   }
-  return static_cast<std::uint16_t>((cbuf_[0] << 8) | cbuf_[1]);
+  return static_cast<std::uint16_t>((payload_[0] << 8) | payload_[1]);
 }
 
 std::span<const std::uint8_t> frame_parser::close_reason() const {
-  if (clen_ <= 2) {
+  if (payload_.size() <= 2) {
     return {};
   }
-  return {cbuf_.data() + 2, clen_ - 2};
+  return payload_.subspan(2);
 }
 
 frame_parser::kind frame_parser::fail(std::uint16_t code) {
@@ -101,6 +101,9 @@ frame_parser::kind frame_parser::next(std::span<std::uint8_t> in, std::size_t& c
   consumed = 0;
   if (error_ != 0) {
     return kind::error;
+  }
+  if (cbuf_ && state_ == state::header) {
+    cbuf_.reset();  // the pieced-together control frame was handed out last time
   }
   if (message_done_) {
     message_done_ = false;
@@ -275,9 +278,17 @@ frame_parser::kind frame_parser::read_payload(std::span<std::uint8_t> in, std::s
 frame_parser::kind frame_parser::read_control(std::span<std::uint8_t> in, std::size_t used,
                                               std::size_t& consumed) {
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size() - used));
+  if (clen_ == 0 && n == remaining_) {
+    const std::span<std::uint8_t> body = in.subspan(used, n);
+    remaining_ = 0;
+    return finish_control(body, used + n, consumed);
+  }
+  if (!cbuf_) {
+    cbuf_ = std::make_unique<std::uint8_t[]>(125);
+  }
   // memcpy from an empty span's null data() is undefined even for 0 bytes.
   if (n != 0) {
-    std::memcpy(cbuf_.data() + clen_, in.data() + used, n);
+    std::memcpy(cbuf_.get() + clen_, in.data() + used, n);
   }
   clen_ += n;
   remaining_ -= n;
@@ -286,17 +297,19 @@ frame_parser::kind frame_parser::read_control(std::span<std::uint8_t> in, std::s
     consumed = used;
     return kind::need_more;
   }
-  return finish_control(used, consumed);
+  return finish_control({cbuf_.get(), clen_}, used, consumed);
 }
 
-frame_parser::kind frame_parser::finish_control(std::size_t used, std::size_t& consumed) {
+frame_parser::kind frame_parser::finish_control(std::span<std::uint8_t> body, std::size_t used,
+                                                std::size_t& consumed) {
   consumed = used;
   state_ = state::header;
-  std::span<std::uint8_t> body{cbuf_.data(), clen_};
   if (header_.masked) {
     apply_mask(body, header_.key, 0);
   }
-  if (header_.op == opcode::close && clen_ >= 2) {
+  piece_offset_ = 0;
+  payload_ = body;
+  if (header_.op == opcode::close && body.size() >= 2) {
     if (!is_valid_close_code(close_code())) {
       return fail(close_code::protocol_error);
     }
@@ -304,8 +317,6 @@ frame_parser::kind frame_parser::finish_control(std::size_t used, std::size_t& c
       return fail(close_code::invalid_payload);
     }
   }
-  piece_offset_ = 0;
-  payload_ = body;
   return kind::control;
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "utf8.hpp"
@@ -87,8 +88,9 @@ class frame_parser {
   frame_parser(bool expect_masked, std::uint64_t max_message_size, bool check_utf8 = true);
 
   /// Parses from `in`; `consumed` is set to the bytes used. Call again with
-  /// the rest until it returns need_more. Payload spans point into `in`
-  /// (data) or into the parser (control), valid until the next call.
+  /// the rest until it returns need_more. Payload spans point into `in`, or
+  /// into the parser for a control frame that came in pieces; valid until
+  /// the next call.
   kind next(std::span<std::uint8_t> in, std::size_t& consumed);
 
   const frame_header& header() const { return header_; }
@@ -123,7 +125,7 @@ class frame_parser {
   kind read_header(std::span<std::uint8_t> in, std::size_t& consumed);
   kind read_payload(std::span<std::uint8_t> in, std::size_t& consumed);
   kind read_control(std::span<std::uint8_t> in, std::size_t used, std::size_t& consumed);
-  kind finish_control(std::size_t used, std::size_t& consumed);
+  kind finish_control(std::span<std::uint8_t> body, std::size_t used, std::size_t& consumed);
 
   bool expect_masked_;
   bool check_utf8_;
@@ -139,7 +141,9 @@ class frame_parser {
   std::uint64_t piece_offset_ = 0;  // offset of payload_ within the frame
   std::uint64_t consumed_in_frame_ = 0;
   std::span<std::uint8_t> payload_;
-  std::array<std::uint8_t, 125> cbuf_{};
+  // A control frame that arrives in pieces is collected here; one that comes
+  // whole (nearly always) is handed out in place, so idle legs keep no buffer.
+  std::unique_ptr<std::uint8_t[]> cbuf_;
   std::size_t clen_ = 0;
   opcode message_op_ = opcode::cont;
   std::uint64_t message_size_ = 0;

@@ -617,6 +617,8 @@ BOOST_AUTO_TEST_CASE(control_frame_is_delivered_whole) {
   BOOST_REQUIRE((p.next(two, consumed) == kind::control));
   BOOST_TEST(consumed == 8u);
   BOOST_TEST(bytes(p.payload().begin(), p.payload().end()) == to_bytes("pp"));
+  // Whole in the input, it is handed out in place (unmasked there).
+  BOOST_TEST((p.payload().data() == two.data() + 6));
 }
 
 BOOST_AUTO_TEST_CASE(close_frames) {
