@@ -35,9 +35,10 @@ void leg::start() {
     finish_close(/*failed=*/true);
     return;
   }
-  // TLS may already hold bytes that arrived with the handshake, and the
-  // poller reports only new edges: look once.
-  read_kick_ = true;
+  // Joining the set reports what the socket already holds; bytes TLS has
+  // already taken in (with the handshake's last records) it cannot see.
+  read_kick_ = io_->is_tls() && SSL_has_pending(io_->ssl()) == 1;
+  readable_ = read_kick_;
   wake();
 }
 
@@ -286,6 +287,7 @@ void leg::pump_read() {
       owner_.on_leg_bytes(*this, buf.first(filled));
     }
     if (st == transport::io_status::eof || st == transport::io_status::error) {
+      eof_seen_ = st == transport::io_status::eof;
       if (!closed_ && !reading_done) {
         reading_done = true;
         owner_.on_leg_read_end(*this);
@@ -341,8 +343,10 @@ void leg::write_out() {
     owner_.on_leg_drained(*this);
   }
   if (close_after_flush_ && pending_bytes() == 0 && !closed_ && !lingering_) {
-    if (!reading_done) {
-      finish_close(false);  // a reader still owns the input side
+    if (!reading_done || eof_seen_) {
+      // A reader still owns the input side; or everything up to the peer's
+      // FIN was read, so closing cannot reset and there is nothing to drain.
+      finish_close(false);
       return;
     }
     // Closing a socket with unread input (the peer's last close frame or TLS

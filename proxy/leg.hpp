@@ -146,7 +146,8 @@ class leg final : public pollable {
   std::size_t drain_level_ = 0;
   steady::time_point linger_until_{};
   bool started_ = false;
-  bool readable_ = true;   // edge-triggered: ready until a read says otherwise
+  bool readable_ = false;  // edge-triggered: ready until a read says otherwise
+  bool eof_seen_ = false;  // read up to the peer's FIN
   bool writable_ = true;
   bool peer_ended_ = false;  // FIN, reset or error seen: read until EOF
   bool read_wants_write_ = false;  // TLS: a read must send first

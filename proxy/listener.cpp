@@ -71,7 +71,8 @@ void listener::stop() {
 awaitable<void> listener::accept_loop() {
   for (;;) {
     auto& w = server_.next_worker();
-    auto [ec, socket] = co_await acceptor_->async_accept(w.ioc(), use_tuple);
+    tcp::endpoint peer;  // from accept itself: no getpeername per session
+    auto [ec, socket] = co_await acceptor_->async_accept(w.ioc(), peer, use_tuple);
     if (ec) {
       if (!acceptor_->is_open() || ec == net::error::operation_aborted) {
         co_return;
@@ -84,8 +85,8 @@ awaitable<void> listener::accept_loop() {
     }
     const auto n = ctx_->active.fetch_add(1, std::memory_order_relaxed) + 1;
     const bool over = n > ctx_->max_connections();
-    net::post(w.ioc(), [&w, rt = server_.current(), ctx = ctx_, s = std::move(socket), over]() mutable {
-      std::make_shared<session>(w, std::move(rt), std::move(ctx), std::move(s), over)->start();
+    net::post(w.ioc(), [&w, rt = server_.current(), ctx = ctx_, s = std::move(socket), peer, over]() mutable {
+      std::make_shared<session>(w, std::move(rt), std::move(ctx), std::move(s), peer, over)->start();
     });
   }
 }

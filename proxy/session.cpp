@@ -22,17 +22,13 @@ constexpr std::size_t max_request_header = 16 * 1024;
 }  // namespace
 
 session::session(worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
-                 tcp::socket socket, bool over_capacity)
+                 tcp::socket socket, const tcp::endpoint& peer, bool over_capacity)
     : worker_(w),
       rt_(std::move(rt)),
       listener_(std::move(lc)),
       over_capacity_(over_capacity),
-      client_io_(std::make_unique<transport>(std::move(socket))) {
-  error_code ec;
-  auto ep = client_io_->socket().remote_endpoint(ec);
-  if (!ec) {
-    client_ip_ = ep.address().to_string();
-  }
+      client_io_(std::make_unique<transport>(std::move(socket))),
+      client_ip_(peer.address().to_string()) {
   worker_.add(*this);
 }
 

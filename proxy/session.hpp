@@ -28,8 +28,9 @@ class session final : public std::enable_shared_from_this<session>,
                       public wheel_entry,
                       public leg_owner {
  public:
+  /// `peer`: the client's address, as accept returned it.
   session(worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
-          tcp::socket socket, bool over_capacity);
+          tcp::socket socket, const tcp::endpoint& peer, bool over_capacity);
   ~session() override;
 
   /// Starts the session's coroutine on its worker.

@@ -33,9 +33,14 @@ struct transport_bio {
   static int read(BIO* b, char* out, std::size_t len, std::size_t* done) {
     auto& t = of(b);
     BIO_clear_retry_flags(b);
+    if (t.wait_before_read_) {
+      BIO_set_retry_read(b);  // known empty: the handshake waits instead of hearing EAGAIN
+      return 0;
+    }
     const auto n = ::recv(t.fd_, out, len, 0);
     if (n > 0) {
       t.last_read_short_ = static_cast<std::size_t>(n) < len;
+      t.wait_before_read_ = t.last_read_short_ && !t.detached_;
       *done = static_cast<std::size_t>(n);
       return 1;
     }
@@ -96,7 +101,9 @@ struct transport_bio {
 
 transport::transport(tcp::socket socket) : socket_(std::move(socket)) {
   error_code ec;
-  socket_.non_blocking(true, ec);
+  if (!socket_.non_blocking()) {
+    socket_.non_blocking(true, ec);
+  }
   socket_.set_option(tcp::no_delay(true), ec);
   fd_ = socket_.is_open() ? static_cast<int>(socket_.native_handle()) : -1;
 }
@@ -114,6 +121,7 @@ error_code transport::detach() {
   if (detached_) {
     return {};
   }
+  wait_before_read_ = false;  // the poller's readiness rules from here
   error_code ec;
   const auto fd = socket_.release(ec);
   if (ec) {
@@ -132,10 +140,14 @@ transport::io_status transport::try_read(net::mutable_buffer buf, std::size_t& n
                                          error_code& ec) {
   n = 0;
   if (ssl_ == nullptr) {
+    if (wait_before_read_) {
+      return io_status::want_read;
+    }
     const auto r = ::recv(fd_, buf.data(), buf.size(), 0);
     if (r > 0) {
       n = static_cast<std::size_t>(r);
       last_read_short_ = n < buf.size();
+      wait_before_read_ = last_read_short_ && !detached_;
       return io_status::done;
     }
     if (r == 0) {
@@ -252,6 +264,7 @@ awaitable<error_code> transport::tls_handshake(int (*step)(SSL*)) {
     if (wec) {
       co_return wec;
     }
+    wait_before_read_ = false;
   }
 }
 

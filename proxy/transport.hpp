@@ -39,6 +39,9 @@ class transport {
   bool is_tls() const { return ssl_ != nullptr; }
   SSL* ssl() const { return ssl_; }
   bool is_open() const { return fd_ >= 0; }
+  /// A connection tether opened: the peer says nothing before tether does,
+  /// so the first read waits for readiness instead of trying.
+  void peer_speaks_second() { wait_before_read_ = true; }
   /// Takes the descriptor away from asio (async operations end here).
   error_code detach();
   /// After a successful read: the socket had nothing more to give then and
@@ -85,6 +88,9 @@ class transport {
   int fd_ = -1;
   bool detached_ = false;
   bool last_read_short_ = false;  // the socket gave less than was asked
+  // Until detach: the last read came back short, so the next one waits for
+  // readiness first instead of costing a recv that says EAGAIN.
+  bool wait_before_read_ = false;
   bool peer_eof_ = false;
   SSL* ssl_ = nullptr;
 };
@@ -110,6 +116,9 @@ struct transport::some_op {
     if (!ec) {
       std::size_t n = 0;
       io_status st;
+      if (started) {
+        t.wait_before_read_ = false;  // just waited for readiness
+      }
       if constexpr (IsRead) {
         st = t.try_read(buf, n, ec);
       } else {

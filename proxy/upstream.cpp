@@ -28,7 +28,16 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
   error_code ec;
   auto addr = net::ip::make_address(url.host, ec);
   if (!ec) {
-    std::tie(ec) = co_await socket.async_connect(tcp::endpoint(addr, url.port), use_tuple);
+    // Non-blocking before connecting: asio then does not make it so itself,
+    // and transport finds it done (one ioctl, not two).
+    const tcp::endpoint ep(addr, url.port);
+    if (socket.open(ep.protocol(), ec); !ec) {
+      socket.non_blocking(true, ec);
+    }
+    if (ec) {
+      co_return std::pair{nullptr, "socket for " + url.text + ": " + ec.message()};
+    }
+    std::tie(ec) = co_await socket.async_connect(ep, use_tuple);
   } else {
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url.host, std::to_string(url.port), use_tuple);
@@ -41,6 +50,7 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
     co_return std::pair{nullptr, "connect " + url.text + ": " + ec.message()};
   }
   auto leg = std::make_unique<transport>(std::move(socket));
+  leg->peer_speaks_second();
   if (url.tls) {
     const auto& name = server_name.empty() ? url.host : server_name;
     if (auto tec = co_await leg->tls_connect(tls_ctx, name)) {
