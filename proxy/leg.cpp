@@ -98,7 +98,8 @@ void leg::send_wire_frame(ws::opcode, bool fin, std::span<const std::uint8_t> fr
   if (close_sent_ || closed_) {
     return;
   }
-  if (pending_bytes() == 0 && started_ && !lingering_ && writable_) {
+  if (frame.size() >= direct_write_min && pending_bytes() == 0 && started_ && !lingering_ &&
+      writable_) {
     const auto n = write_now(frame);
     if (n == std::string::npos) {
       return;

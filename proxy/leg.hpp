@@ -69,10 +69,10 @@ class leg final : public pollable {
   void send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload,
                   const std::array<std::uint8_t, 4>* key = nullptr);
   /// A whole data frame already in wire form: header and payload, masked
-  /// when this leg faces a server. When nothing is queued ahead of it, it is
-  /// written straight from `frame` and only what the socket does not take is
-  /// copied; worth it from direct_write_min bytes, below which corking small
-  /// frames into one write wins.
+  /// when this leg faces a server. From direct_write_min bytes, when nothing
+  /// is queued ahead of it, it is written straight from `frame` and only what
+  /// the socket does not take is copied; smaller frames are queued (corking
+  /// them into one write wins over saving their copy).
   void send_wire_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> frame);
   static constexpr std::size_t direct_write_min = 32 * 1024;
   /// A frame relayed piecewise: header now, payload pieces as they arrive.

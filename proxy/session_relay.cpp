@@ -19,22 +19,13 @@ constexpr std::size_t high_water = 512 * 1024;
 constexpr auto close_timeout = std::chrono::seconds(5);
 
 /// A frame whose payload came whole in one read, as it was on the wire
-/// (header right before payload), when it is big enough to be written
-/// without a copy; empty otherwise.
+/// (header right before payload); empty when its header came in pieces.
 std::span<std::uint8_t> wire_in_place(const ws::frame_parser& p, std::span<std::uint8_t> payload) {
-  if (payload.size() < leg::direct_write_min || !p.header_contiguous()) {
+  if (!p.header_contiguous()) {
     return {};
   }
   const auto header = p.header_bytes().size();
   return {payload.data() - header, payload.size() + header};
-}
-
-/// The same for a frame collected in pieces: header, then payload.
-std::span<std::uint8_t> wire_held(std::vector<std::uint8_t>& hold, std::size_t header) {
-  if (hold.size() - header < leg::direct_write_min) {
-    return {};
-  }
-  return hold;
 }
 
 /// Adds a piece of a frame that comes in pieces to `hold`, behind the
@@ -191,10 +182,10 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         if (st.streaming) {
           upstream_->begin_frame(h.op, h.fin, h.length, &h.key);
         }
-        // A large binary frame that tether only passes on is never unmasked:
-        // it goes to the upstream as the client masked it.
+        // A binary frame that tether only passes on is never unmasked: it
+        // goes to the upstream as the client masked it.
         st.masked = st.live && open && !st.discard && !st.streaming && !st.collect &&
-                    h.length >= leg::direct_write_min && !wants_replay_copy();
+                    !wants_replay_copy();
         if (st.masked) {
           p.leave_masked();
           st.masked = p.payload_masked();
@@ -228,8 +219,9 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
       }
       case ws::frame_parser::kind::frame_end: {
         if (!st.discard && !st.streaming && !st.delivered && (st.live || st.whole)) {
-          on_client_frame(st.frame, std::span(st.hold).subspan(st.hold_header),
-                          wire_held(st.hold, st.hold_header), st.masked);
+          // A frame collected in pieces is in `hold` as on the wire (header,
+          // then payload), unless it had no payload and collected nothing.
+          on_client_frame(st.frame, std::span(st.hold).subspan(st.hold_header), st.hold, st.masked);
         }
         if (st.frame.fin) {
           if (!st.discard && !st.answered) {
@@ -365,10 +357,10 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
       }
       case ws::frame_parser::kind::frame_end:
         if (!st.streaming && !st.delivered) {
-          if (const auto wire = wire_held(st.hold, st.hold_header); !wire.empty()) {
-            down.send_wire_frame(st.frame.op, st.frame.fin, wire);
+          if (!st.hold.empty()) {
+            down.send_wire_frame(st.frame.op, st.frame.fin, st.hold);
           } else {
-            down.send_frame(st.frame.op, st.frame.fin, std::span(st.hold).subspan(st.hold_header));
+            down.send_frame(st.frame.op, st.frame.fin, {});
           }
         }
         if (st.frame.fin) {
