@@ -82,6 +82,8 @@ class session final : public std::enable_shared_from_this<session>,
   bool check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind, steady::time_point now);
 
   // Endings.
+  /// `l` ended without a closing handshake (EOF, reset, I/O error).
+  void leg_lost(leg& l);
   void client_gone(std::uint16_t upstream_code);
   void upstream_lost(leg& up, std::uint16_t code, std::string_view reason, bool had_close_frame);
   /// Waits (bounded) for the closing handshakes under way.

@@ -95,25 +95,28 @@ void session::on_leg_bytes(leg& l, std::span<std::uint8_t> bytes) {
 }
 
 void session::on_leg_read_end(leg& l) {
-  if (!l.close_received && phase_ != phase::done) {
-    if (&l == client_.get()) {
-      client_gone(ws::close_code::going_away);
-    } else if (&l == upstream_.get()) {
-      upstream_lost(l, ws::close_code::abnormal, {}, false);
-    }
+  if (!l.close_received) {
+    leg_lost(l);
   }
   finish_if_done();
 }
 
 void session::on_leg_closed(leg& l) {
-  if (l.failed() && phase_ != phase::done) {
-    if (&l == client_.get()) {
-      client_gone(ws::close_code::going_away);
-    } else if (&l == upstream_.get()) {
-      upstream_lost(l, ws::close_code::abnormal, {}, false);
-    }
+  if (l.failed()) {
+    leg_lost(l);
   }
   finish_if_done();
+}
+
+void session::leg_lost(leg& l) {
+  if (phase_ == phase::done) {
+    return;
+  }
+  if (&l == client_.get()) {
+    client_gone(ws::close_code::going_away);
+  } else if (&l == upstream_.get()) {
+    upstream_lost(l, ws::close_code::abnormal, {}, false);
+  }
 }
 
 bool session::may_read(leg& l) {
