@@ -49,76 +49,24 @@ port_tether=18446
 
 log() { printf '[heartbeat %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
-if [[ "${SKIP_BUILD:-1}" != 1 ]]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF -DTETHER_BENCH=ON >/dev/null
-  ninja -C "$build" tether demo_backend tether_loadgen >&2
-fi
-for b in "$build/tether" "$build/demo/demo_backend" "$loadgen"; do
-  [[ -x $b ]] || die "$b not built: run bench/run.sh once, or SKIP_BUILD=0 $0"
-done
+build_bench "$([[ ${SKIP_BUILD:-1} == 1 ]] && echo 0 || echo 1)"
 bash certs/make-certs.sh >/dev/null
 certs=$root/certs/dev
 
-ulimit -n "$(ulimit -Hn)"
-fd_limit=$(ulimit -n)
+raise_fd_limit
 if ((2 * SESSIONS + 100 > fd_limit)); then
   SESSIONS=$(((fd_limit - 100) / 2))
   log "fd limit $fd_limit: tether can hold $SESSIONS sessions"
 fi
-for p in $port_backend $port_tether; do
-  [[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is in use"
-done
+ports_free $port_backend $port_tether
 
 run=$(mktemp -d /tmp/tether-heartbeat.XXXXXX)
 log "work directory $run"
-declare -A pid=()
-cleanup() {
-  local n
-  for n in "${!pid[@]}"; do kill "${pid[$n]}" 2>/dev/null || true; done
-  for n in "${!pid[@]}"; do wait "${pid[$n]}" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-wait_port() {
-  local i
-  for ((i = 0; i < 200; ++i)); do
-    [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
-    sleep 0.05
-  done
-  die "$2 did not listen on port $1 (see $run)"
-}
-
-cat >"$run/tether.yaml" <<EOF
-listeners:
-  - name: bench
-    bind: "127.0.0.1:$port_tether"
-    max_connections: 20000
-    tls:
-      cert: $certs/server-chain.crt
-      key: $certs/server.key
-      min_version: "1.3"
-log:
-  level: warn
-  format: text
-  access: false
-shutdown:
-  drain_timeout: 1s
-routes:
-  - name: off
-    match: {path: /off}
-    upstream: {url: "ws://127.0.0.1:$port_backend"}
-    heartbeat:
-      client: {ping_interval: 0s}
-      upstream: {ping_interval: 0s}
-  - name: hb1
-    match: {path: /}
-    upstream: {url: "ws://127.0.0.1:$port_backend"}
-    heartbeat:
-      client: {ping_interval: 1s, pong_timeout: 10s}
-      upstream: {ping_interval: 1s, pong_timeout: 10s}
-EOF
+write_tether_config "$run/tether.yaml" $port_tether $port_backend "$certs"
 
 "$build/demo/demo_backend" --port $port_backend --push-interval 0 >"$run/backend.log" 2>&1 &
 pid[backend]=$!
@@ -130,12 +78,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # measure PATH LABEL: prints one JSON line for that route.
 measure() {
   local path=$1 label=$2
-  # SIGPIPE ignored: see TETHER_SIGPIPE_WORKAROUND in bench/run.sh.
-  if [[ ${TETHER_SIGPIPE_WORKAROUND:-1} == 1 ]]; then
-    (trap '' PIPE && exec "$build/tether" -c "$run/tether.yaml" --threads 2) >>"$run/tether.log" 2>&1 &
-  else
-    "$build/tether" -c "$run/tether.yaml" --threads 2 >>"$run/tether.log" 2>&1 &
-  fi
+  "$build/tether" -c "$run/tether.yaml" --threads 2 >>"$run/tether.log" 2>&1 &
   pid[tether]=$!
   wait_port $port_tether tether
   sleep 1
@@ -198,11 +141,11 @@ EOF
 }
 
 log "$SESSIONS sessions, tether --threads 2, ${SECONDS_MEASURED} s window"
-hb=$(measure / heartbeat_1s)
+hb=$(measure /hb1 heartbeat_1s)
 log "heartbeats 1 s: $hb"
 off='{}'
 if [[ $BASELINE == 1 ]]; then
-  off=$(measure /off heartbeat_off)
+  off=$(measure / heartbeat_off)
   log "heartbeats off: $off"
 fi
 

@@ -56,9 +56,6 @@
 #   cells)  SKIP_IDLE (1: no idle cells)
 #   SKIP_BUILD (1: use what is in build-bench)
 #   SKIP_INSTALL (1: never apt-get)
-#   TETHER_SIGPIPE_WORKAROUND (1: start tether with SIGPIPE ignored, because
-#   tether itself does not ignore it and dies when a client resets a connection
-#   it is writing to; 0: start it as is, and see it die)
 #
 # Not a test: CI never runs it. Results on a shared 2-core VM are noisy (see
 # /work/shared/PERF-NOTES.md); compare within one run, and read the proxy CPU
@@ -70,7 +67,7 @@ cd "$root"
 command_args="$*"
 env_line=""
 for v in QUICK ROUNDS DURATION WARMUP IDLE_CPU_SECONDS IDLE_SESSIONS RATE_CONCURRENCY TARGETS PHASES SKIP_BUILD \
-  SKIP_IDLE TETHER_SIGPIPE_WORKAROUND; do
+  SKIP_IDLE; do
   if [[ -n "${!v:-}" ]]; then
     if [[ ${!v} == *" "* ]]; then env_line+="$v=\"${!v}\" "; else env_line+="$v=${!v} "; fi
   fi
@@ -105,6 +102,8 @@ port_haproxy=18445
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 # ------------------------------------------------------------ set-up ----
 
@@ -136,31 +135,19 @@ command -v nginx >/dev/null || die "nginx not found"
 command -v haproxy >/dev/null || die "haproxy not found"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  log "building tether, demo_backend, tether_loadgen (Release) in build-bench"
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF -DTETHER_BENCH=ON >/dev/null
-  ninja -C "$build" tether demo_backend tether_loadgen >&2
-fi
-for b in "$build/tether" "$build/demo/demo_backend" "$loadgen"; do
-  [[ -x $b ]] || die "$b not built"
-done
+build_bench "$([[ ${SKIP_BUILD:-0} == 1 ]] && echo 0 || echo 1)"
 bash certs/make-certs.sh >/dev/null
 certs=$root/certs/dev
 
 # Sessions need descriptors: the proxy two each, the backend and the load
 # generator one each.
-ulimit -n "$(ulimit -Hn)"
-fd_limit=$(ulimit -n)
+raise_fd_limit
 if ((fd_limit < 2 * IDLE_SESSIONS + 200)); then
   IDLE_SESSIONS=$(((fd_limit - 200) / 2))
   log "fd limit $fd_limit: idle cells use $IDLE_SESSIONS sessions"
 fi
 
-for p in $port_backend $port_tether $port_nginx $port_haproxy; do
-  if [[ -n $(ss -Hltn "sport = :$p") ]]; then
-    die "port $p is in use"
-  fi
-done
+ports_free $port_backend $port_tether $port_nginx $port_haproxy
 
 run=$(mktemp -d /tmp/tether-bench.XXXXXX)
 raw=$run/results.jsonl
@@ -169,29 +156,7 @@ log "work directory $run"
 
 # --------------------------------------------------------- processes ----
 
-declare -A pid=()       # name -> pid we started
-declare -A measure=()   # name -> pid whose CPU and RSS we read
-
-cleanup() {
-  local name
-  for name in "${!pid[@]}"; do
-    kill "${pid[$name]}" 2>/dev/null || true
-  done
-  for name in "${!pid[@]}"; do
-    wait "${pid[$name]}" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_port() {  # PORT NAME
-  local i
-  for ((i = 0; i < 200; ++i)); do
-    [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
-    sleep 0.05
-  done
-  die "$2 did not listen on port $1 (see $run/$2.log)"
-}
+declare -A measure=()   # name -> pid whose CPU and RSS we read (pid[]: bench/lib.sh)
 
 stop() {  # NAME
   local p=${pid[$1]:-}
@@ -208,36 +173,7 @@ stop() {  # NAME
 }
 
 write_configs() {
-  cat >"$run/tether.yaml" <<EOF
-listeners:
-  - name: bench
-    bind: "127.0.0.1:$port_tether"
-    max_connections: 20000
-    tls:
-      cert: $certs/server-chain.crt
-      key: $certs/server.key
-      min_version: "1.3"
-log:
-  level: warn
-  format: text
-  access: false
-shutdown:
-  drain_timeout: 1s
-defaults:
-  heartbeat:
-    client: {ping_interval: 0s}
-    upstream: {ping_interval: 0s}
-routes:
-  - name: hb1
-    match: {path: /hb1}
-    upstream: {url: "ws://127.0.0.1:$port_backend"}
-    heartbeat:
-      client: {ping_interval: 1s, pong_timeout: 10s}
-      upstream: {ping_interval: 1s, pong_timeout: 10s}
-  - name: bench
-    match: {path: /}
-    upstream: {url: "ws://127.0.0.1:$port_backend"}
-EOF
+  write_tether_config "$run/tether.yaml" $port_tether $port_backend "$certs"
 
   mkdir -p "$run/nginx"
   cat >"$run/nginx.conf" <<EOF
@@ -309,14 +245,7 @@ start() {  # NAME
       wait_port $port_backend backend
       ;;
     tether)
-      if [[ ${TETHER_SIGPIPE_WORKAROUND:-1} == 1 ]]; then
-        # tether does not ignore SIGPIPE: a peer that resets while tether writes
-        # to it kills the process (exit status 141). Ignored signals stay ignored
-        # across exec, so this keeps the run going; see the README.
-        (trap '' PIPE && exec taskset -c 1 "$build/tether" -c "$run/tether.yaml" --threads 1) >>"$run/tether.log" 2>&1 &
-      else
-        taskset -c 1 "$build/tether" -c "$run/tether.yaml" --threads 1 >>"$run/tether.log" 2>&1 &
-      fi
+      taskset -c 1 "$build/tether" -c "$run/tether.yaml" --threads 1 >>"$run/tether.log" 2>&1 &
       pid[tether]=$!
       measure[tether]=$!
       wait_port $port_tether tether
