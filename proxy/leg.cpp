@@ -94,7 +94,7 @@ void leg::sent_data(bool fin) {
   }
 }
 
-void leg::send_wire_frame(ws::opcode, bool fin, std::span<const std::uint8_t> frame) {
+void leg::send_wire_frame(bool fin, std::span<const std::uint8_t> frame) {
   if (close_sent_ || closed_) {
     return;
   }

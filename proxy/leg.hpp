@@ -73,7 +73,7 @@ class leg final : public pollable {
   /// is queued ahead of it, it is written straight from `frame` and only what
   /// the socket does not take is copied; smaller frames are queued (corking
   /// them into one write wins over saving their copy).
-  void send_wire_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> frame);
+  void send_wire_frame(bool fin, std::span<const std::uint8_t> frame);
   static constexpr std::size_t direct_write_min = 32 * 1024;
   /// A frame relayed piecewise: header now, payload pieces as they arrive.
   void begin_frame(ws::opcode op, bool fin, std::uint64_t length,

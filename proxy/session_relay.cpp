@@ -285,7 +285,7 @@ void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t>
   if (!masked) {
     ws::apply_mask(payload, h.key, 0);  // back to the bytes the client sent
   }
-  upstream_->send_wire_frame(h.op, h.fin, wire);
+  upstream_->send_wire_frame(h.fin, wire);
 }
 
 bool session::answer(std::span<const std::uint8_t> payload) {
@@ -348,7 +348,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
           down.frame_piece(piece);
         } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
           if (const auto wire = wire_in_place(p, piece); !wire.empty()) {
-            down.send_wire_frame(st.frame.op, st.frame.fin, wire);
+            down.send_wire_frame(st.frame.fin, wire);
           } else {
             down.send_frame(st.frame.op, st.frame.fin, piece);
           }
@@ -361,7 +361,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
       case ws::frame_parser::kind::frame_end:
         if (!st.streaming && !st.delivered) {
           if (!st.hold.empty()) {
-            down.send_wire_frame(st.frame.op, st.frame.fin, st.hold);
+            down.send_wire_frame(st.frame.fin, st.hold);
           } else {
             down.send_frame(st.frame.op, st.frame.fin, {});
           }
