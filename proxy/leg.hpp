@@ -2,9 +2,11 @@
 // One relayed connection (client or upstream) after the handshake: its
 // transport in the worker's poller, the reading side (read while readable
 // and the owner allows, deliver to the owner), and the sending side: an
-// output buffer that every frame is appended to and that is written once per
-// poller batch ("corking"), plus the rules for where tether may insert its
-// own frames (controls between frames, injected messages between messages).
+// output buffer that frames are appended to and that is written once per
+// poller batch ("corking"; a large relayed frame with nothing queued ahead
+// is written at once from where it was read), plus the rules for where
+// tether may insert its own frames (controls between frames, injected
+// messages between messages).
 //
 // Everything is callbacks on the worker's thread: an idle leg holds no
 // coroutine, no timer and no buffer, only this object and its TLS state.

@@ -1,6 +1,7 @@
 #pragma once
 // RFC 6455 framing without I/O: an incremental parser that hands out payload
-// in place (unmasked), and helpers to write frame headers. The relay uses
+// in place (unmasked, unless a relay asks to forward it as received), and
+// helpers to write frame headers. The relay uses
 // these directly so that a frame can be forwarded piece by piece without
 // holding the whole message, and without a Beast stream per leg.
 #include <array>
@@ -68,9 +69,9 @@ void apply_mask(std::span<std::uint8_t> data, const std::array<std::uint8_t, 4>&
 ///
 /// Feed it whatever a read returned; it yields one event at a time. Data
 /// payload comes out in place (unmasked in the caller's buffer) in pieces as
-/// it arrives; control frames (at most 125 bytes) are collected inside the
-/// parser and handed out whole, so a caller never waits for more input to
-/// act on a ping or a close. Text messages are checked for UTF-8 across
+/// it arrives; control frames (at most 125 bytes) are handed out whole, in
+/// place when they came in one piece, else collected inside the parser
+/// first. Text messages are checked for UTF-8 across
 /// frames when `check_utf8` is on.
 class frame_parser {
  public:
