@@ -5,19 +5,26 @@
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 
+#include "poller_wait.hpp"
+
 namespace tether {
 
-poller::poller(net::io_context& ioc) : watch_(ioc) {
+poller::poller(net::io_context& ioc) : ioc_(ioc) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) {
     throw std::system_error(errno, std::generic_category(), "epoll_create1");
   }
-  // The descriptor is the set's: asio must not close it (it is dup'ed).
-  watch_.assign(::dup(epfd_));
-  arm();
+  try {
+    wait_ = new poller_wait(*this, ioc_, epfd_);
+  } catch (...) {
+    ::close(epfd_);
+    throw;
+  }
+  wait_->start();
 }
 
 poller::~poller() {
@@ -36,8 +43,9 @@ void poller::stop() {
     return;
   }
   stopped_ = true;
-  error_code ec;
-  watch_.close(ec);
+  if (wait_ != nullptr) {
+    std::exchange(wait_, nullptr)->abandon();
+  }
 }
 
 error_code poller::add(int fd, pollable& p) {
@@ -58,7 +66,7 @@ void poller::want_flush(pollable& p) {
   dirty_.push_back(&p);
   if (depth_ == 0 && !flush_posted_) {
     flush_posted_ = true;
-    net::post(watch_.get_executor(), [this] {
+    net::post(ioc_, [this] {
       flush_posted_ = false;
       flush_all();
     });
@@ -73,17 +81,6 @@ void poller::forget(pollable& p) {
   std::replace(dirty_.begin(), dirty_.end(), &p, static_cast<pollable*>(nullptr));
 }
 
-void poller::arm() {
-  if (stopped_) {
-    return;
-  }
-  watch_.async_wait(net::posix::stream_descriptor::wait_read, [this](error_code ec) {
-    if (!ec) {
-      run_ready();
-    }
-  });
-}
-
 void poller::run_ready() {
   int n = 0;
   {
@@ -93,12 +90,19 @@ void poller::run_ready() {
       static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
     }
   }
+  if (stopped_) {
+    return;
+  }
   if (n == static_cast<int>(events_.size())) {
     // More may be ready: let other handlers run first, then come back
     // without waiting for another edge.
-    net::post(watch_.get_executor(), [this] { run_ready(); });
+    net::post(ioc_, [this] {
+      if (!stopped_) {
+        run_ready();
+      }
+    });
   } else {
-    arm();
+    wait_->start();
   }
 }
 

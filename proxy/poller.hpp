@@ -3,19 +3,18 @@
 // every async_wait (one epoll_ctl per wait) and needs an operation object per
 // wait; a relayed socket instead sits in this worker's own edge-triggered
 // epoll set once, for its whole life, and costs nothing while idle. asio
-// still runs the thread: it watches this set's descriptor, and a ready set
-// is drained in one batch of callbacks.
+// still runs the thread: its reactor watches this set's descriptor through
+// one reusable operation (poller_wait.cpp), and a ready set is drained in one
+// batch of callbacks.
 //
 // Writes are deferred to the end of the batch (or of the current asio
 // handler), so everything a batch produced for one socket leaves in one
 // write: corking across events, not only within one.
 #include <sys/epoll.h>
 
-#include <array>
 #include <cstdint>
+#include <array>
 #include <vector>
-
-#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "net.hpp"
 
@@ -37,6 +36,8 @@ class pollable {
   friend class poller;
   bool flush_queued_ = false;
 };
+
+class poller_wait;
 
 class poller {
  public:
@@ -72,12 +73,14 @@ class poller {
   };
 
  private:
-  void arm();
+  friend class poller_wait;
+  /// Reads the set and dispatches what is ready, then waits again.
   void run_ready();
   void flush_all();
 
+  net::io_context& ioc_;
   int epfd_ = -1;
-  net::posix::stream_descriptor watch_;
+  poller_wait* wait_ = nullptr;  // owned by asio while it is queued there
   std::vector<pollable*> dirty_;
   int depth_ = 0;
   bool flush_posted_ = false;
