@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin.hpp"
+#include "heap_trim.hpp"
 #include "listener.hpp"
 #include "listener_context.hpp"
 #include "session.hpp"
@@ -113,6 +114,8 @@ std::string server::start() {
     admin_->start();
     spdlog::info("admin on {}:{}", runtime_->cfg().admin.bind.host, admin_->port());
   }
+  trimmer_ = std::make_unique<heap_trimmer>(workers_[0]->ioc(), accepted_);
+  trimmer_->start();
   ready_ = true;
   return {};
 }
@@ -121,6 +124,9 @@ void server::run() {
   std::vector<work_guard> guards;
   for (auto& w : workers_) {
     guards.emplace_back(w->ioc().get_executor());
+    // First thing on each worker's thread: OpenSSL's per-thread state and
+    // caches are then built before any client waits on them.
+    net::post(w->ioc(), [this] { warm_up(); });
   }
   for (std::size_t i = 1; i < workers_.size(); ++i) {
     threads_.emplace_back([this, i] { workers_[i]->ioc().run(); });
@@ -162,13 +168,28 @@ void server::stop() {
   threads_.clear();
 }
 
+void server::warm_up() {
+  std::vector<std::shared_ptr<server_tls>> contexts;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, ctx] : contexts_) {
+      if (auto tls = ctx->tls()) {
+        contexts.push_back(std::move(tls));
+      }
+    }
+  }
+  for (const auto& tls : contexts) {
+    warm_up_tls(tls->context());
+  }
+}
+
 std::shared_ptr<const runtime> server::current() const {
   std::lock_guard lock(mutex_);
   return runtime_;
 }
 
 worker& server::next_worker() {
-  return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+  return *workers_[accepted_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
 }
 
 std::uint16_t server::port(const std::string& name) const {
@@ -208,6 +229,11 @@ void server::drain() {
       l->stop();
     }
   }
+  net::post(workers_[0]->ioc(), [this] {
+    if (trimmer_) {
+      trimmer_->stop();
+    }
+  });
   spdlog::info("draining over {} ms", over.count());
   for (auto& w : workers_) {
     net::post(w->ioc(), [this, &w = *w, over] { drain_worker(w, over); });

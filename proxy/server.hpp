@@ -20,6 +20,7 @@
 namespace tether {
 
 class admin;
+class heap_trimmer;
 class listener;
 class listener_context;
 class worker;
@@ -60,6 +61,8 @@ class server {
   std::string apply_listeners(const config& cfg);
   void drain_worker(worker& w, std::chrono::milliseconds over);
   void worker_drained();
+  /// One in-memory TLS handshake per listener on the calling worker thread.
+  void warm_up();
 
   std::vector<std::unique_ptr<worker>> workers_;
   metrics metrics_;
@@ -69,7 +72,10 @@ class server {
   std::map<std::string, std::shared_ptr<listener_context>> contexts_;
   std::unique_ptr<admin> admin_;
   std::vector<std::thread> threads_;
-  std::atomic<std::size_t> next_{0};
+  // Connections accepted so far: picks their workers round-robin, and tells
+  // the heap trimmer when a burst of them is over.
+  std::atomic<std::uint64_t> accepted_{0};
+  std::unique_ptr<heap_trimmer> trimmer_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> workers_drained_{0};

@@ -41,6 +41,11 @@ class server_tls {
 /// Client context for wss:// upstreams of one route.
 ssl_ctx_ptr make_client_tls(const upstream_tls_config& cfg, std::string& error);
 
+/// Runs one TLS handshake against `server` in memory, on the calling thread,
+/// so that the first client does not pay OpenSSL's first-use work and the
+/// memory it keeps (algorithm fetches, curve tables, the thread's DRBG).
+void warm_up_tls(SSL_CTX* server);
+
 /// The last OpenSSL error as text (and clears the queue).
 std::string openssl_error();
 
