@@ -41,6 +41,9 @@ std::string listener::bind(net::io_context& ioc) {
     return fail("open");
   }
   acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  // Accepted sockets inherit it (Linux): one setsockopt per listener, not
+  // one per connection.
+  acceptor_->set_option(tcp::no_delay(true), ec);
   if (addr.is_v6()) {
     acceptor_->set_option(net::ip::v6_only(true), ec);
   }

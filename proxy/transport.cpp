@@ -104,7 +104,6 @@ transport::transport(tcp::socket socket) : socket_(std::move(socket)) {
   if (!socket_.non_blocking()) {
     socket_.non_blocking(true, ec);
   }
-  socket_.set_option(tcp::no_delay(true), ec);
   fd_ = socket_.is_open() ? static_cast<int>(socket_.native_handle()) : -1;
 }
 

@@ -28,6 +28,8 @@ class transport {
  public:
   using executor_type = tcp::socket::executor_type;
 
+  /// `socket` comes with Nagle off: accepted sockets inherit TCP_NODELAY
+  /// from their listener, and upstream sockets get it before connecting.
   explicit transport(tcp::socket socket);
   ~transport();
   transport(transport&&) = delete;

@@ -1,5 +1,9 @@
 #include "upstream.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -21,6 +25,27 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 /// The body of a non-101 answer is relayed to the client; cap what is held.
 constexpr std::size_t max_relayed_body = 1024 * 1024;
 
+/// A non-blocking connect, its wait, then SO_ERROR. asio's async_connect
+/// also polls the socket before reading SO_ERROR: one syscall more.
+awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpoint& ep) {
+  if (::connect(socket.native_handle(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) {
+    co_return error_code{};
+  }
+  if (errno != EINPROGRESS) {
+    co_return error_code(errno, boost::system::system_category());
+  }
+  auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, use_tuple);
+  if (wec) {
+    co_return wec;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+    err = errno;
+  }
+  co_return err == 0 ? error_code{} : error_code(err, boost::system::system_category());
+}
+
 awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
     const upstream_url& url, SSL_CTX* tls_ctx, const std::string& server_name) {
   auto ex = co_await net::this_coro::executor;
@@ -34,10 +59,13 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
     if (socket.open(ep.protocol(), ec); !ec) {
       socket.non_blocking(true, ec);
     }
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+    }
     if (ec) {
       co_return std::pair{nullptr, "socket for " + url.text + ": " + ec.message()};
     }
-    std::tie(ec) = co_await socket.async_connect(ep, use_tuple);
+    ec = co_await connect_socket(socket, ep);
   } else {
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url.host, std::to_string(url.port), use_tuple);
@@ -45,6 +73,9 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
       co_return std::pair{nullptr, "resolve " + url.host + ": " + rec.message()};
     }
     std::tie(ec, std::ignore) = co_await net::async_connect(socket, results, use_tuple);
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+    }
   }
   if (ec) {
     co_return std::pair{nullptr, "connect " + url.text + ": " + ec.message()};
