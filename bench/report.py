@@ -318,6 +318,13 @@ def main():
                     "VmRSS of a freshly started proxy (nginx: its worker) before and after opening "
                     "1,000 sessions, then 9,000 in all; delta divided by sessions. tether's sessions "
                     "use the route with 1 s heartbeats on both legs.", proxies)
+        md += table(data, [("idle", "after 1,000 sessions", "anon_kib_per_session_1k"),
+                           ("idle", "after 9,000 sessions", "anon_kib_per_session_all")],
+                    "Anonymous memory per idle wss session (RssAnon), KiB (lower is better)",
+                    "The same deltas without file-backed pages: VmRSS also counts the pages of the "
+                    "proxy's code and libraries that its first sessions fault in, a one-off that is "
+                    "shared with other processes. RssAnon is heap and stacks: what each session costs.",
+                    proxies)
         md += table(data, [("idle", "9,000 idle sessions", "idle_cpu_pct"),
                            ("idle", "heartbeat pings/s seen by the clients", "pings_per_s_to_clients"),
                            ("idle", "sessions dropped", "dropped")],

@@ -298,6 +298,7 @@ rotate() {  # N WORDS...: the words rotated left by N
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+anon_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
 # --------------------------------------------------------------- cells ----
@@ -437,14 +438,17 @@ idle_cell() {  # TARGET ROUND
   start "$target"
   sleep 1
   local p=${measure[$target]}
-  local rss0 rss1 rss2 t0 t1 c0 c1
+  local rss0 rss1 rss2 anon0 anon1 anon2 t0 t1 c0 c1
   rss0=$(rss_kib "$p")
+  anon0=$(anon_kib "$p")
   idle_open idle_a "$url" "$IDLE_FIRST"
   sleep 2
   rss1=$(rss_kib "$p")
+  anon1=$(anon_kib "$p")
   idle_open idle_b "$url" $((IDLE_SESSIONS - IDLE_FIRST))
   sleep 2
   rss2=$(rss_kib "$p")
+  anon2=$(anon_kib "$p")
   c0=$(cpu_ticks "$p")
   t0=$(date +%s.%N)
   sleep "$IDLE_CPU_SECONDS"
@@ -456,7 +460,7 @@ idle_cell() {  # TARGET ROUND
   result=$($python - "$rss0" "$rss1" "$rss2" "$c0" "$c1" "$t0" "$t1" "$IDLE_FIRST" "$IDLE_SESSIONS" \
     "$(getconf CLK_TCK)" "$(json_line "$run/idle_a.out" '"event":"open"')" \
     "$(json_line "$run/idle_b.out" '"event":"open"')" "$(json_line "$run/idle_a.out" '"mode":"idle"')" \
-    "$(json_line "$run/idle_b.out" '"mode":"idle"')" <<'EOF'
+    "$(json_line "$run/idle_b.out" '"mode":"idle"')" "$anon0" "$anon1" "$anon2" <<'EOF'
 import json, sys
 a = sys.argv[1:]
 rss0, rss1, rss2 = (int(x) for x in a[0:3])
@@ -465,6 +469,7 @@ t0, t1 = float(a[5]), float(a[6])
 first, total, hz = int(a[7]), int(a[8]), int(a[9])
 opens = [json.loads(x) for x in a[10:12]]
 finals = [json.loads(x) for x in a[12:14]]
+anon0, anon1, anon2 = (int(x) for x in a[14:17])
 opened = sum(o.get("sessions", 0) for o in opens)
 failed = sum(o.get("failed", 0) for o in opens)
 cpu = (c1 - c0) / hz
@@ -474,6 +479,8 @@ print(json.dumps({
     "rss0_kib": rss0, "rss1k_kib": rss1, "rss_all_kib": rss2,
     "kib_per_session_1k": round((rss1 - rss0) / first, 2),
     "kib_per_session_all": round((rss2 - rss0) / max(opened, 1), 2),
+    "anon_kib_per_session_1k": round((anon1 - anon0) / first, 2),
+    "anon_kib_per_session_all": round((anon2 - anon0) / max(opened, 1), 2),
     "idle_cpu_s": round(cpu, 3), "idle_window_s": round(t1 - t0, 3),
     "idle_cpu_pct": round(100 * cpu / (t1 - t0), 2),
     "pings_per_s_to_clients": round(sum(f.get("pings_received", 0) / max(f.get("held_s", 0), 0.1)
