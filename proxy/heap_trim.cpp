@@ -35,8 +35,8 @@ void heap_trimmer::on_tick() {
   if (now == seen_ && now - trimmed_at_ >= min_burst) {
     const auto t0 = steady::now();
     ::malloc_trim(0);
-    spdlog::debug("heap trimmed after {} connections in {} us", now - trimmed_at_,
-                  std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count());
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0);
+    spdlog::debug("heap trimmed after {} connections in {} us", now - trimmed_at_, took.count());
     trimmed_at_ = now;
   }
   seen_ = now;

@@ -12,8 +12,8 @@
 // write: corking across events, not only within one.
 #include <sys/epoll.h>
 
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <vector>
 
 #include "net.hpp"

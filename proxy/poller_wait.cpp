@@ -41,8 +41,8 @@ boost::asio::detail::reactor_op::status poller_wait::do_perform(reactor_op* /*ba
   return done_and_exhausted;
 }
 
-void poller_wait::do_complete(void* owner, boost::asio::detail::operation* base, const error_code& /*ec*/,
-                              std::size_t /*bytes*/) {
+void poller_wait::do_complete(void* owner, boost::asio::detail::operation* base,
+                              const error_code& /*ec*/, std::size_t /*bytes*/) {
   auto* self = static_cast<poller_wait*>(base);
   self->queued_ = false;
   // No owner: the io_context is being destroyed with this still queued.

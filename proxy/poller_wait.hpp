@@ -32,7 +32,8 @@ class poller_wait : private boost::asio::detail::reactor_op {
   using reactor = boost::asio::detail::reactor;
   ~poller_wait() = default;
   static status do_perform(reactor_op* base);
-  static void do_complete(void* owner, boost::asio::detail::operation* base, const error_code& ec, std::size_t bytes);
+  static void do_complete(void* owner, boost::asio::detail::operation* base, const error_code& ec,
+                          std::size_t bytes);
 
   poller* owner_;
   reactor& reactor_;

@@ -81,7 +81,8 @@ void warm_up_tls(SSL_CTX* server) {
   SSL* accepted = SSL_new(server);
   BIO* client_end = nullptr;
   BIO* server_end = nullptr;
-  if (client != nullptr && accepted != nullptr && BIO_new_bio_pair(&client_end, 0, &server_end, 0) == 1) {
+  if (client != nullptr && accepted != nullptr &&
+      BIO_new_bio_pair(&client_end, 0, &server_end, 0) == 1) {
     SSL_set_bio(client, client_end, client_end);
     SSL_set_bio(accepted, server_end, server_end);
     SSL_set_connect_state(client);
