@@ -1,6 +1,12 @@
 // Message relay through tether: content, type and order both ways, over
 // ws:// and wss://, fragmented and large messages, close codes both ways.
 #include <boost/test/unit_test.hpp>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
 #include <thread>
 
 #include "extra_relay.hpp"
@@ -12,6 +18,36 @@ namespace {
 
 std::string route_yaml(const test_backend& b, const std::string& extra = {}) {
   return "routes:\n  - name: r\n    upstream:\n      url: \"" + b.url() + "\"\n" + extra;
+}
+
+/// TCP_NODELAY of each connected IPv4 socket of this process (tether runs
+/// in-process) with that local port, or with that remote port (0: no match).
+std::vector<int> nodelay_of_sockets(std::uint16_t local_port, std::uint16_t peer_port) {
+  std::vector<int> out;
+  DIR* dir = ::opendir("/proc/self/fd");
+  BOOST_REQUIRE(dir != nullptr);
+  while (const dirent* e = ::readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    sockaddr_in local{}, peer{};
+    socklen_t len = sizeof local;
+    if (fd <= 2 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+        local.sin_family != AF_INET) {
+      continue;
+    }
+    len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+      continue;  // a listener
+    }
+    if ((local_port != 0 && ntohs(local.sin_port) == local_port) ||
+        (peer_port != 0 && ntohs(peer.sin_port) == peer_port)) {
+      int on = 0;
+      len = sizeof on;
+      ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len);
+      out.push_back(on);
+    }
+  }
+  ::closedir(dir);
+  return out;
 }
 
 }  // namespace
@@ -376,6 +412,23 @@ BOOST_AUTO_TEST_CASE(empty_messages_keep_their_type) {
   BOOST_REQUIRE(!r.send(client_frame(0x02, "") + client_frame(0x80, "")));
   BOOST_REQUIRE(backend.wait_messages(4));
   BOOST_CHECK(backend.messages()[3] == (message{false, ""}));
+}
+
+// Nagle with delayed ACKs would hold a small frame back by up to 40 ms. The
+// client socket gets TCP_NODELAY from tether's listener (inherited on accept),
+// the upstream socket before it connects.
+BOOST_AUTO_TEST_CASE(both_legs_have_nagle_off) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  BOOST_REQUIRE(!c->send_text("x"));
+  BOOST_REQUIRE(c->read());
+  const auto accepted = nodelay_of_sockets(t.port(), 0);  // tether's side of the client leg
+  BOOST_REQUIRE_EQUAL(accepted.size(), 1U);
+  BOOST_CHECK_EQUAL(accepted[0], 1);
+  const auto upstream = nodelay_of_sockets(0, backend.port());  // tether's upstream leg
+  BOOST_REQUIRE_EQUAL(upstream.size(), 1U);
+  BOOST_CHECK_EQUAL(upstream[0], 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
