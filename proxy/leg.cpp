@@ -35,9 +35,11 @@ void leg::start() {
     finish_close(/*failed=*/true);
     return;
   }
+  // An idle session then holds no SSL object from its start.
+  io_->offload_records();
   // Joining the set reports what the socket already holds; bytes TLS has
   // already taken in (with the handshake's last records) it cannot see.
-  read_kick_ = io_->is_tls() && SSL_has_pending(io_->ssl()) == 1;
+  read_kick_ = io_->ssl() != nullptr && SSL_has_pending(io_->ssl()) == 1;
   readable_ = read_kick_;
   wake();
 }

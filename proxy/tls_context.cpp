@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include "routes.hpp"
+#include "transport.hpp"
 
 namespace tether {
 namespace {
@@ -32,6 +33,8 @@ ssl_ctx_ptr new_server_ctx(const std::string& cert, const std::string& key, int 
   // connection, so one ticket is all a reconnect can use, and each ticket
   // costs an encryption and a write on every handshake.
   SSL_CTX_set_num_tickets(ctx.get(), 1);
+  // The application secrets, for the handoff of a client's records to tether.
+  SSL_CTX_set_keylog_callback(ctx.get(), &tls_handoff_keylog);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
     error = "cannot load certificate " + cert + ": " + openssl_error();
     return nullptr;

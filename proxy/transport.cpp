@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "tls_context.hpp"
+#include "tls_handoff.hpp"
 
 namespace tether {
 namespace {
@@ -132,12 +133,19 @@ error_code transport::detach() {
 }
 
 bool transport::drained() const {
+  if (records_) {
+    return last_read_short_ && rx_plain_ == 0;
+  }
   return last_read_short_ && (ssl_ == nullptr || SSL_has_pending(ssl_) == 0);
 }
 
 transport::io_status transport::try_read(net::mutable_buffer buf, std::size_t& n,
                                          error_code& ec) {
   n = 0;
+  offload_records();
+  if (records_) {
+    return records_read(buf, n, ec);
+  }
   if (ssl_ == nullptr) {
     if (wait_before_read_) {
       return io_status::want_read;
@@ -188,6 +196,10 @@ transport::io_status transport::try_read(net::mutable_buffer buf, std::size_t& n
 transport::io_status transport::try_write(net::const_buffer buf, std::size_t& n,
                                           error_code& ec) {
   n = 0;
+  offload_records();
+  if (records_) {
+    return records_write(buf, n, ec);
+  }
   if (buf.size() == 0) {
     return io_status::done;
   }
@@ -205,6 +217,7 @@ transport::io_status transport::try_write(net::const_buffer buf, std::size_t& n,
   }
   ERR_clear_error();
   const int r = SSL_write(ssl_, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT32_MAX)));
+  ssl_write_blocked_ = r <= 0;
   if (r > 0) {
     n = static_cast<std::size_t>(r);
     return io_status::done;
@@ -285,6 +298,7 @@ awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
   if (auto ec = attach_ssl(ctx)) {
     co_return ec;
   }
+  watch_for_handoff();
   co_return co_await tls_handshake(&SSL_accept);
 }
 
@@ -308,7 +322,9 @@ void transport::close() {
   if (fd_ < 0) {
     return;
   }
-  if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
+  if (records_) {
+    send_alert(0);  // close_notify, one non-blocking attempt
+  } else if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
     ERR_clear_error();
     SSL_shutdown(ssl_);  // one non-blocking attempt to send close_notify
   }
@@ -325,7 +341,9 @@ void transport::shutdown_send() {
   if (fd_ < 0) {
     return;
   }
-  if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
+  if (records_) {
+    send_alert(0);
+  } else if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
     ERR_clear_error();
     SSL_shutdown(ssl_);
   }

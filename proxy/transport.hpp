@@ -6,6 +6,10 @@
 // non-blocking into a caller's buffer), so an idle leg owns no read buffer;
 // the relay reads into a per-thread buffer instead.
 //
+// A client's TLS 1.3 session leaves OpenSSL once the relay has it and
+// OpenSSL holds no buffered bytes: tether then does the records itself
+// (tls_records.hpp) and frees the SSL object (transport_records.cpp).
+//
 // Until detach(), asio owns the socket and this is also an
 // AsyncReadStream/AsyncWriteStream, so Beast's HTTP parser and serializer work
 // on it for the handshake and plain HTTP pass-through. The relay detaches it
@@ -16,11 +20,14 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/buffer.hpp>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "net.hpp"
+#include "tls_records.hpp"
 
 namespace tether {
 
@@ -38,8 +45,20 @@ class transport {
   executor_type get_executor() { return socket_.get_executor(); }
   tcp::socket& socket() { return socket_; }
   int fd() const { return fd_; }
-  bool is_tls() const { return ssl_ != nullptr; }
+  bool is_tls() const { return ssl_ != nullptr || records_ != nullptr; }
+  /// The OpenSSL object; null once the records are tether's own.
   SSL* ssl() const { return ssl_; }
+  /// TLS is past OpenSSL: records are sealed and opened by tether.
+  bool records_offloaded() const { return records_ != nullptr; }
+  /// Sessions whose records tether took over from OpenSSL, since start.
+  static std::uint64_t records_handoffs();
+  /// After detach: takes a client's TLS 1.3 records over from OpenSSL if it
+  /// holds nothing now (reads and writes also try, until it succeeds).
+  void offload_records() {
+    if (watch_ && detached_) {
+      try_handoff();
+    }
+  }
   bool is_open() const { return fd_ >= 0; }
   /// A connection tether opened: the peer says nothing before tether does,
   /// so the first read waits for readiness instead of trying.
@@ -85,6 +104,20 @@ class transport {
   awaitable<error_code> tls_handshake(int (*step)(SSL*));
   error_code attach_ssl(SSL_CTX* ctx);
   friend struct transport_bio;
+  friend struct handoff_watch;
+
+  // transport_records.cpp: TLS 1.3 records without OpenSSL.
+  void watch_for_handoff();
+  bool try_handoff();
+  io_status records_read(net::mutable_buffer buf, std::size_t& n, error_code& ec);
+  io_status records_write(net::const_buffer buf, std::size_t& n, error_code& ec);
+  io_status receive_into(std::uint8_t* at, std::size_t room, std::size_t& got, error_code& ec);
+  bool open_records(std::uint8_t* data, std::size_t size, std::size_t& plain, std::size_t& used,
+                    error_code& ec);
+  /// Sends what tx_ holds; false if the socket did not take all of it.
+  bool send_pending();
+  void queue_record(std::uint8_t type, std::span<const std::uint8_t> body);
+  void send_alert(std::uint8_t description);
 
   tcp::socket socket_;
   int fd_ = -1;
@@ -94,8 +127,27 @@ class transport {
   // readiness first instead of costing a recv that says EAGAIN.
   bool wait_before_read_ = false;
   bool peer_eof_ = false;
+  bool ssl_write_blocked_ = false;  // OpenSSL holds a record the socket has not taken
   SSL* ssl_ = nullptr;
+  // What the handshake revealed for the handoff (client legs, until it).
+  std::unique_ptr<struct handoff_watch> watch_;
+  std::unique_ptr<tls13::record_layer> records_;
+  // Offloaded TLS only: input the caller has not taken (plaintext at the
+  // front, then the start of an incomplete record), and sealed output the
+  // socket has not taken. Both are empty, and own no memory, while idle.
+  std::vector<std::uint8_t> rx_;
+  std::size_t rx_plain_ = 0;
+  std::vector<std::uint8_t> tx_;
+  std::size_t tx_done_ = 0;
+  std::size_t tx_plain_ = 0;  // plaintext behind tx_, reported once tx_ is out
+  bool tx_failed_ = false;
+  bool close_notify_seen_ = false;
+  bool close_notify_sent_ = false;  // or a fatal alert: nothing more may be sent
 };
+
+/// SSL_CTX_set_keylog_callback for server contexts: hands the application
+/// traffic secrets to the transport that will take the records over.
+void tls_handoff_keylog(const SSL* ssl, const char* line);
 
 /// Non-blocking attempt first; otherwise wait for readiness and retry.
 /// Completion is always posted, never inline, so Beast's loops cannot recurse.

@@ -43,6 +43,12 @@ boost::system::error_code raw_client::write(const std::string& bytes) {
   return ec;
 }
 
+boost::system::error_code raw_client::write_below_tls(const std::string& bytes) {
+  boost::system::error_code ec;
+  net::write(socket_, net::buffer(bytes), ec);
+  return ec;
+}
+
 boost::system::error_code raw_client::write_then_fin(const std::string& bytes) {
   int on = 1;
   ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);

@@ -187,6 +187,10 @@ class raw_client {
   std::optional<std::uint16_t> wait_close_code(ms timeout = 5000ms);
   /// Control frames seen by read_message/wait_close_code (opcode 9 = ping).
   std::size_t pings_seen() const { return pings_seen_; }
+  /// The client's OpenSSL object (TLS only), for KeyUpdate and the like.
+  SSL* native_ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+  /// Bytes straight onto the TCP socket, under any TLS.
+  boost::system::error_code write_below_tls(const std::string& bytes);
 
  private:
   net::io_context ioc_;

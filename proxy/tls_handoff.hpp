@@ -1,0 +1,38 @@
+#pragma once
+// What a client's TLS handshake reveals that OpenSSL does not export, for
+// the handoff of its records to tether (transport_records.cpp): the
+// application traffic secrets (keylog callback) and how many records each
+// side has sealed under them (message callback).
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace tether {
+
+struct handoff_watch {
+  std::array<std::uint8_t, 48> client_secret{};
+  std::array<std::uint8_t, 48> server_secret{};
+  std::size_t client_secret_size = 0;
+  std::size_t server_secret_size = 0;
+  std::uint64_t read_records = 0;   // client records under its application secret
+  std::uint64_t write_records = 0;  // ours under the server application secret
+  bool finished_read = false;
+  bool finished_written = false;
+  bool spoiled = false;
+
+  handoff_watch() = default;
+  handoff_watch(const handoff_watch&) = delete;
+  handoff_watch& operator=(const handoff_watch&) = delete;
+  ~handoff_watch() {
+    OPENSSL_cleanse(client_secret.data(), client_secret.size());
+    OPENSSL_cleanse(server_secret.data(), server_secret.size());
+  }
+
+  static void on_message(int write_p, int version, int content_type, const void* buf,
+                         std::size_t len, SSL* ssl, void* arg);
+};
+
+}  // namespace tether

@@ -1,0 +1,431 @@
+// A client leg's TLS 1.3 records after the handoff from OpenSSL.
+//
+// The handoff needs what OpenSSL does not export: the application traffic
+// secrets (from the keylog callback) and how many records each side has
+// already sent under them (counted from the message callback, which reports
+// every record header and handshake message). It happens at the first read
+// or write of the relay at which OpenSSL holds no bytes in either direction;
+// until then, and for good if anything unusual happened (TLS 1.2, a KeyUpdate
+// or other post-handshake message, a suite tether does not do), OpenSSL keeps
+// the session.
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/ssl/error.hpp>
+
+#include "tls_handoff.hpp"
+#include "transport.hpp"
+
+namespace tether {
+
+void handoff_watch::on_message(int write_p, int /*version*/, int content_type, const void* buf,
+                               std::size_t len, SSL* /*ssl*/, void* arg) {
+  auto& w = *static_cast<handoff_watch*>(arg);
+  const auto* p = static_cast<const std::uint8_t*>(buf);
+  if (len == 0) {
+    return;
+  }
+  if (content_type == SSL3_RT_HEADER) {
+    // Every TLS 1.3 record after Finished is sealed under the application
+    // secret and has outer type application_data.
+    if (p[0] == tls13::content_application_data) {
+      if (write_p != 0 && w.finished_written) {
+        ++w.write_records;
+      } else if (write_p == 0 && w.finished_read) {
+        ++w.read_records;
+      }
+    }
+    return;
+  }
+  if (content_type != SSL3_RT_HANDSHAKE) {
+    return;
+  }
+  const bool after_finished = write_p != 0 ? w.finished_written : w.finished_read;
+  if (p[0] == SSL3_MT_FINISHED && !after_finished) {
+    (write_p != 0 ? w.finished_written : w.finished_read) = true;
+  } else if (after_finished && !(write_p != 0 && p[0] == SSL3_MT_NEWSESSION_TICKET)) {
+    // A KeyUpdate or any other post-handshake message changes what the
+    // counters and secrets mean: OpenSSL keeps this session.
+    w.spoiled = true;
+  }
+}
+
+namespace {
+
+constexpr std::uint8_t alert_close_notify = 0;
+constexpr std::uint8_t alert_unexpected_message = 10;
+constexpr std::uint8_t alert_bad_record_mac = 20;
+constexpr std::uint8_t alert_record_overflow = 22;
+constexpr std::uint8_t handshake_key_update = 24;
+/// Records sealed per send: large messages leave in one syscall per 64 KiB.
+constexpr std::size_t records_per_send = 4;
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+/// "LABEL <client random hex> <secret hex>" into `out`; its size, or 0.
+std::size_t parse_secret(const char* line, std::array<std::uint8_t, 48>& out) {
+  const char* hex = std::strchr(line, ' ');
+  hex = hex != nullptr ? std::strchr(hex + 1, ' ') : nullptr;
+  if (hex == nullptr) {
+    return 0;
+  }
+  ++hex;
+  std::size_t n = 0;
+  for (; hex[0] != '\0' && hex[1] != '\0'; hex += 2) {
+    const int hi = hex_digit(hex[0]);
+    const int lo = hex_digit(hex[1]);
+    if (hi < 0 || lo < 0 || n == out.size()) {
+      return 0;
+    }
+    out[n++] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return n;
+}
+
+bool starts_with(const char* s, const char* prefix) {
+  return std::strncmp(s, prefix, std::strlen(prefix)) == 0;
+}
+
+std::uint8_t* seal_buffer() {
+  thread_local std::vector<std::uint8_t> buf(records_per_send * (tls13::max_plaintext + tls13::overhead));
+  return buf.data();
+}
+
+void release(std::vector<std::uint8_t>& v) {
+  v.clear();
+  v.shrink_to_fit();
+}
+
+error_code tls_failure() { return error_code(net::ssl::error::unexpected_result); }
+
+std::atomic<std::uint64_t> handoffs{0};
+
+}  // namespace
+
+void tls_handoff_keylog(const SSL* ssl, const char* line) {
+  auto* w = static_cast<handoff_watch*>(SSL_get_app_data(ssl));
+  if (w == nullptr) {
+    return;  // not a transport's SSL (the start-up warm-up)
+  }
+  if (starts_with(line, "CLIENT_TRAFFIC_SECRET_0 ")) {
+    w->client_secret_size = parse_secret(line, w->client_secret);
+  } else if (starts_with(line, "SERVER_TRAFFIC_SECRET_0 ")) {
+    w->server_secret_size = parse_secret(line, w->server_secret);
+  }
+}
+
+void transport::watch_for_handoff() {
+  watch_ = std::make_unique<handoff_watch>();
+  SSL_set_msg_callback(ssl_, &handoff_watch::on_message);
+  SSL_set_msg_callback_arg(ssl_, watch_.get());
+  SSL_set_app_data(ssl_, watch_.get());
+}
+
+bool transport::try_handoff() {
+  auto& w = *watch_;
+  auto give_up = [&] {
+    SSL_set_msg_callback(ssl_, nullptr);
+    SSL_set_app_data(ssl_, nullptr);
+    watch_.reset();
+    return false;
+  };
+  if (w.spoiled || SSL_version(ssl_) != TLS1_3_VERSION || SSL_get_shutdown(ssl_) != 0) {
+    return give_up();
+  }
+  if (!w.finished_read || !w.finished_written || ssl_write_blocked_ || SSL_has_pending(ssl_) != 0) {
+    return false;  // OpenSSL still holds bytes: next time
+  }
+  tls13::suite suite{};
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  if (cipher == nullptr || !tls13::suite_of(SSL_CIPHER_get_id(cipher), suite) ||
+      w.client_secret_size != tls13::secret_size(suite) ||
+      w.server_secret_size != tls13::secret_size(suite)) {
+    return give_up();
+  }
+  records_ = std::make_unique<tls13::record_layer>(
+      suite, std::span(w.client_secret).first(w.client_secret_size), w.read_records,
+      std::span(w.server_secret).first(w.server_secret_size), w.write_records);
+  SSL_free(std::exchange(ssl_, nullptr));
+  watch_.reset();
+  handoffs.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+std::uint64_t transport::records_handoffs() { return handoffs.load(std::memory_order_relaxed); }
+
+transport::io_status transport::receive_into(std::uint8_t* at, std::size_t room, std::size_t& got,
+                                             error_code& ec) {
+  const auto r = ::recv(fd_, at, room, 0);
+  if (r > 0) {
+    got = static_cast<std::size_t>(r);
+    last_read_short_ = got < room;
+    return io_status::done;
+  }
+  if (r == 0) {
+    peer_eof_ = true;
+    return io_status::eof;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    return io_status::want_read;
+  }
+  ec = error_code(errno, boost::system::system_category());
+  return io_status::error;
+}
+
+bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& plain,
+                             std::size_t& used, error_code& ec) {
+  plain = 0;
+  used = 0;
+  while (size - used >= tls13::header_size && !close_notify_seen_) {
+    std::uint8_t* rec = data + used;
+    const std::size_t body = static_cast<std::size_t>(rec[3]) << 8 | rec[4];
+    if (rec[0] != tls13::content_application_data) {
+      send_alert(alert_unexpected_message);
+      ec = tls_failure();
+      return false;
+    }
+    if (body > tls13::max_body) {
+      send_alert(alert_record_overflow);
+      ec = tls_failure();
+      return false;
+    }
+    if (size - used < tls13::header_size + body) {
+      break;
+    }
+    std::uint8_t type = 0;
+    std::size_t len = 0;
+    if (!records_->open(rec, tls13::header_size + body, type, len) || len > tls13::max_plaintext) {
+      send_alert(alert_bad_record_mac);
+      ec = tls_failure();
+      return false;
+    }
+    used += tls13::header_size + body;
+    const std::uint8_t* p = rec + tls13::header_size;
+    if (type == tls13::content_application_data) {
+      std::memmove(data + plain, p, len);
+      plain += len;
+    } else if (type == tls13::content_alert && len == 2 && p[1] == alert_close_notify) {
+      close_notify_seen_ = true;
+    } else if (type == tls13::content_handshake && len == 5 && p[0] == handshake_key_update &&
+               p[1] == 0 && p[2] == 0 && p[3] == 1 && p[4] <= 1) {
+      records_->update_read();
+      if (p[4] == 1) {
+        // update_requested: answer under the old key, then switch.
+        static constexpr std::uint8_t not_requested[] = {handshake_key_update, 0, 0, 1, 0};
+        queue_record(tls13::content_handshake, not_requested);
+        records_->update_write();
+        send_pending();
+      }
+    } else {
+      // An error alert from the peer, or a message no client may send now.
+      if (type != tls13::content_alert) {
+        send_alert(alert_unexpected_message);
+      }
+      ec = tls_failure();
+      return false;
+    }
+  }
+  if (close_notify_seen_) {
+    used = size;  // nothing after close_notify counts
+  }
+  return true;
+}
+
+transport::io_status transport::records_read(net::mutable_buffer buf, std::size_t& n,
+                                             error_code& ec) {
+  auto* out = static_cast<std::uint8_t*>(buf.data());
+  const std::size_t room = buf.size();
+  for (;;) {
+    if (rx_plain_ > 0) {
+      n = std::min(rx_plain_, room);
+      std::memcpy(out, rx_.data(), n);
+      rx_.erase(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(n));
+      rx_plain_ -= n;
+      if (rx_.empty()) {
+        release(rx_);
+      }
+      return io_status::done;
+    }
+    if (close_notify_seen_) {
+      return io_status::eof;
+    }
+    if (room == 0) {
+      return io_status::done;
+    }
+    std::size_t got = 0;
+    std::size_t plain = 0;
+    std::size_t used = 0;
+    if (rx_.empty()) {
+      // The common case: records straight into the caller's buffer, opened
+      // in place; only an incomplete record's start is kept.
+      const auto st = receive_into(out, room, got, ec);
+      if (st != io_status::done) {
+        return st;
+      }
+      if (!open_records(out, got, plain, used, ec)) {
+        return io_status::error;
+      }
+      if (used < got) {
+        rx_.assign(out + used, out + got);
+      }
+      if (plain > 0) {
+        n = plain;
+        return io_status::done;
+      }
+    } else {
+      // An incomplete record: read up to a whole record's worth behind it.
+      const std::size_t have = rx_.size();
+      rx_.resize(tls13::header_size + tls13::max_body);
+      const auto st = receive_into(rx_.data() + have, rx_.size() - have, got, ec);
+      if (st != io_status::done) {
+        rx_.resize(have);
+        if (st == io_status::eof) {
+          ec = net::ssl::error::stream_truncated;
+          return io_status::error;
+        }
+        return st;
+      }
+      const std::size_t size = have + got;
+      if (!open_records(rx_.data(), size, plain, used, ec)) {
+        return io_status::error;
+      }
+      std::memmove(rx_.data() + plain, rx_.data() + used, size - used);
+      rx_.resize(plain + (size - used));
+      rx_plain_ = plain;
+      if (rx_.empty()) {
+        release(rx_);
+      }
+      if (plain > 0) {
+        continue;
+      }
+    }
+    if (close_notify_seen_) {
+      return io_status::eof;
+    }
+    if (last_read_short_) {
+      return io_status::want_read;  // only part of a record (or a KeyUpdate) came
+    }
+  }
+}
+
+bool transport::send_pending() {
+  while (tx_done_ < tx_.size()) {
+    const auto r = ::send(fd_, tx_.data() + tx_done_, tx_.size() - tx_done_, MSG_NOSIGNAL);
+    if (r < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      tx_failed_ = errno != EAGAIN && errno != EWOULDBLOCK;
+      return false;
+    }
+    tx_done_ += static_cast<std::size_t>(r);
+  }
+  release(tx_);
+  tx_done_ = 0;
+  return true;
+}
+
+void transport::queue_record(std::uint8_t type, std::span<const std::uint8_t> body) {
+  const auto at = tx_.size();
+  tx_.resize(at + body.size() + tls13::overhead);
+  const auto size = records_->seal(type, body, tx_.data() + at);
+  tx_.resize(at + size);
+}
+
+void transport::send_alert(std::uint8_t description) {
+  if (close_notify_sent_ || fd_ < 0) {
+    return;
+  }
+  close_notify_sent_ = true;  // nothing may follow an alert of ours
+  const std::uint8_t alert[] = {static_cast<std::uint8_t>(description == alert_close_notify ? 1 : 2),
+                                description};
+  queue_record(tls13::content_alert, alert);
+  send_pending();
+}
+
+transport::io_status transport::records_write(net::const_buffer buf, std::size_t& n,
+                                              error_code& ec) {
+  n = 0;
+  if (tx_done_ < tx_.size() || close_notify_sent_) {
+    if (close_notify_sent_ || !send_pending()) {
+      if (tx_failed_ || close_notify_sent_) {
+        ec = error_code(net::error::broken_pipe);
+        return io_status::error;
+      }
+      return io_status::want_write;
+    }
+    // The caller's retry: the record it was told to wait for is out.
+    n = std::exchange(tx_plain_, 0);
+    if (n > 0) {
+      return io_status::done;
+    }
+  }
+  if (buf.size() == 0) {
+    return io_status::done;
+  }
+  const auto* in = static_cast<const std::uint8_t*>(buf.data());
+  const std::size_t take = std::min(buf.size(), records_per_send * tls13::max_plaintext);
+  std::uint8_t* sealed = seal_buffer();
+  std::size_t size = 0;
+  std::uint64_t records = 0;
+  for (std::size_t off = 0; off < take; off += tls13::max_plaintext) {
+    const std::size_t len = std::min(tls13::max_plaintext, take - off);
+    const std::size_t r = records_->seal(tls13::content_application_data, {in + off, len}, sealed + size);
+    if (r == 0) {
+      records_->unseal(records);
+      ec = tls_failure();
+      return io_status::error;
+    }
+    size += r;
+    ++records;
+  }
+  const auto r = ::send(fd_, sealed, size, MSG_NOSIGNAL);
+  if (r < 0) {
+    records_->unseal(records);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      return io_status::want_write;
+    }
+    ec = error_code(errno, boost::system::system_category());
+    return io_status::error;
+  }
+  // Records that went out whole are written; one that went out in part must
+  // be finished byte for byte; records the socket did not touch are taken
+  // back (they never left the process, so their sequence numbers are free).
+  const auto sent = static_cast<std::size_t>(r);
+  std::size_t at = 0;
+  std::uint64_t kept = 0;
+  for (std::size_t off = 0; off < take && at < sent; off += tls13::max_plaintext) {
+    const std::size_t len = std::min(tls13::max_plaintext, take - off);
+    const std::size_t rec = len + tls13::overhead;
+    ++kept;
+    if (at + rec <= sent) {
+      n += len;
+    } else {
+      tx_.assign(sealed + sent, sealed + at + rec);
+      tx_done_ = 0;
+      tx_plain_ = len;
+    }
+    at += rec;
+  }
+  records_->unseal(records - kept);
+  return n > 0 ? io_status::done : io_status::want_write;
+}
+
+}  // namespace tether

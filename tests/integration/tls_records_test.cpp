@@ -1,0 +1,127 @@
+// A client's TLS 1.3 records after tether takes them over from OpenSSL
+// (proxy/transport_records.cpp): the handoff happens, data, KeyUpdate and
+// close_notify work across it, and a forged record ends only its session.
+#include <boost/test/unit_test.hpp>
+#include <openssl/ssl.h>
+
+#include <atomic>
+
+#include "extra_relay.hpp"
+#include "test_support.hpp"
+#include "transport.hpp"
+
+using namespace tt;
+
+namespace {
+
+std::string route_yaml(const test_backend& b) {
+  return "routes:\n  - name: r\n    upstream:\n      url: \"" + b.url() + "\"\n";
+}
+
+/// Counts KeyUpdate messages a client's SSL receives.
+std::atomic<int> key_updates_received{0};
+
+void count_key_updates(int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
+                       void*) {
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+      static_cast<const std::uint8_t*>(buf)[0] == SSL3_MT_KEY_UPDATE) {
+    ++key_updates_received;
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(tls_records_test)
+
+BOOST_AUTO_TEST_CASE(records_leave_openssl_once_the_relay_starts) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  const auto before = tether::transport::records_handoffs();
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  BOOST_REQUIRE(!c->send_text("hello"));
+  auto m = c->read();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK(*m == (message{true, "hello"}));
+  BOOST_CHECK_EQUAL(tether::transport::records_handoffs() - before, 1U);
+  // Many records each way, in pieces the sockets split as they like.
+  const auto big = random_bytes(1000 * 1024 + 7, 5);
+  BOOST_REQUIRE(!c->send_binary(big));
+  auto echo = c->read(20000ms);
+  BOOST_REQUIRE(echo);
+  BOOST_CHECK(echo->data == big);
+  BOOST_REQUIRE(!c->close(1000, "bye"));
+  auto closed = c->wait_close();
+  BOOST_REQUIRE(closed);
+  BOOST_CHECK_EQUAL(closed->first, 1000);
+}
+
+BOOST_AUTO_TEST_CASE(client_key_update_is_answered_and_followed_both_ways) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  const auto before = tether::transport::records_handoffs();
+  raw_client c(t.port(), true);
+  BOOST_REQUIRE(c.connected());
+  BOOST_REQUIRE(c.upgrade().find(" 101 ") != std::string::npos);
+  BOOST_REQUIRE(!c.send_text("one"));
+  auto m = c.read_message();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK_EQUAL(m->data, "one");
+  BOOST_REQUIRE_EQUAL(tether::transport::records_handoffs() - before, 1U);
+
+  key_updates_received = 0;
+  SSL_set_msg_callback(c.native_ssl(), &count_key_updates);
+  // The client's next record carries its KeyUpdate; tether must read on
+  // with the new key, answer with its own KeyUpdate and write with its new key.
+  BOOST_REQUIRE_EQUAL(SSL_key_update(c.native_ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+  BOOST_REQUIRE(!c.send_text("two"));
+  m = c.read_message();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK_EQUAL(m->data, "two");
+  BOOST_CHECK_EQUAL(key_updates_received.load(), 1);
+  // An update the client does not ask tether to match: only its read key moves.
+  BOOST_REQUIRE_EQUAL(SSL_key_update(c.native_ssl(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+  BOOST_REQUIRE(!c.send_text("three"));
+  m = c.read_message();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK_EQUAL(m->data, "three");
+  BOOST_CHECK_EQUAL(key_updates_received.load(), 1);
+  BOOST_REQUIRE(backend.wait_messages(3));
+  BOOST_CHECK_EQUAL(backend.messages()[2].data, "three");
+}
+
+BOOST_AUTO_TEST_CASE(forged_record_ends_only_its_session) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  raw_client bad(t.port(), true);
+  BOOST_REQUIRE(bad.connected());
+  BOOST_REQUIRE(bad.upgrade().find(" 101 ") != std::string::npos);
+  BOOST_REQUIRE(!bad.send_text("fine so far"));
+  BOOST_REQUIRE(bad.read_message());
+  // An application-data record whose tag cannot verify.
+  BOOST_REQUIRE(!bad.write_below_tls(std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x')));
+  bad.read_all(3000ms);
+  BOOST_CHECK(bad.eof());
+  BOOST_REQUIRE(backend.wait_closes(1));
+
+  auto good = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  BOOST_REQUIRE(!good->send_text("still here"));
+  auto m = good->read();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK_EQUAL(m->data, "still here");
+}
+
+BOOST_AUTO_TEST_CASE(oversized_record_ends_its_session) {
+  test_backend backend;
+  tether_instance t(listener_yaml(true) + route_yaml(backend));
+  raw_client bad(t.port(), true);
+  BOOST_REQUIRE(bad.connected());
+  BOOST_REQUIRE(bad.upgrade().find(" 101 ") != std::string::npos);
+  BOOST_REQUIRE(!bad.send_text("x"));
+  BOOST_REQUIRE(bad.read_message());
+  // A header announcing more than 2^14 + 256 bytes of record body.
+  BOOST_REQUIRE(!bad.write_below_tls(std::string("\x17\x03\x03\x41\x01", 5)));
+  bad.read_all(3000ms);
+  BOOST_CHECK(bad.eof());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
