@@ -44,6 +44,7 @@ std::atomic<std::uint64_t> next_key_id{1};
 struct thread_aead {
   EVP_CIPHER_CTX* ctx[2] = {EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_new()};  // open, seal
   std::uint64_t keyed[2] = {0, 0};
+  const EVP_CIPHER* cipher[2] = {nullptr, nullptr};
   thread_aead() {
     if (ctx[0] == nullptr || ctx[1] == nullptr) {
       throw std::bad_alloc();
@@ -66,11 +67,17 @@ EVP_CIPHER_CTX* context_for(suite s, const traffic_keys& k, int enc) {
     nonce[11 - i] ^= static_cast<std::uint8_t>(k.seq >> (8 * i));
   }
   if (aead.keyed[enc] != k.id) {
+    // Naming the cipher again would free and rebuild the provider's context:
+    // a malloc and a free per record when sessions take turns.
+    const EVP_CIPHER* cipher = cipher_of(s);
+    const bool same = aead.cipher[enc] == cipher;
     aead.keyed[enc] = 0;
-    if (EVP_CipherInit_ex2(ctx, cipher_of(s), k.key.data(), nonce.data(), enc, nullptr) != 1) {
+    aead.cipher[enc] = nullptr;
+    if (EVP_CipherInit_ex2(ctx, same ? nullptr : cipher, k.key.data(), nonce.data(), enc, nullptr) != 1) {
       return nullptr;
     }
     aead.keyed[enc] = k.id;
+    aead.cipher[enc] = cipher;
     return ctx;
   }
   return EVP_CipherInit_ex2(ctx, nullptr, nullptr, nonce.data(), enc, nullptr) == 1 ? ctx : nullptr;

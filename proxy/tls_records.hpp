@@ -31,6 +31,8 @@ constexpr std::size_t max_plaintext = 16384;
 constexpr std::size_t max_body = max_plaintext + 256;
 /// Record bytes beyond the plaintext: header, content type, tag.
 constexpr std::size_t overhead = header_size + 1 + tag_size;
+/// tether replaces its write key after this many records (below every suite's limit).
+constexpr std::uint64_t max_records_per_key = std::uint64_t{1} << 24;
 
 /// One direction's keys.
 struct traffic_keys {
@@ -62,6 +64,10 @@ class record_layer {
   /// rec + header_size, `len` bytes, of inner content `type`. False: the
   /// record is not authentic (bad_record_mac) or has no content type.
   bool open(std::uint8_t* rec, std::size_t size, std::uint8_t& type, std::size_t& len);
+
+  /// The write key has sealed enough records that it must be replaced
+  /// (RFC 8446 section 5.5 limits AES-GCM to 2^24.5 records per key).
+  bool write_key_worn() const { return write_.seq >= max_records_per_key; }
 
   /// KeyUpdate (RFC 8446 section 4.6.3): the next generation of secrets.
   void update_read() { next_generation(read_); }

@@ -63,6 +63,7 @@ constexpr std::uint8_t alert_unexpected_message = 10;
 constexpr std::uint8_t alert_bad_record_mac = 20;
 constexpr std::uint8_t alert_record_overflow = 22;
 constexpr std::uint8_t handshake_key_update = 24;
+constexpr std::uint8_t key_update_not_requested[] = {handshake_key_update, 0, 0, 1, 0};
 /// Records sealed per send: large messages leave in one syscall per 64 KiB.
 constexpr std::size_t records_per_send = 4;
 
@@ -211,8 +212,13 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
     }
     std::uint8_t type = 0;
     std::size_t len = 0;
-    if (!records_->open(rec, tls13::header_size + body, type, len) || len > tls13::max_plaintext) {
+    if (!records_->open(rec, tls13::header_size + body, type, len)) {
       send_alert(alert_bad_record_mac);
+      ec = tls_failure();
+      return false;
+    }
+    if (len > tls13::max_plaintext) {
+      send_alert(alert_record_overflow);
       ec = tls_failure();
       return false;
     }
@@ -228,8 +234,7 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
       records_->update_read();
       if (p[4] == 1) {
         // update_requested: answer under the old key, then switch.
-        static constexpr std::uint8_t not_requested[] = {handshake_key_update, 0, 0, 1, 0};
-        queue_record(tls13::content_handshake, not_requested);
+        queue_record(tls13::content_handshake, key_update_not_requested);
         records_->update_write();
         send_pending();
       }
@@ -379,6 +384,18 @@ transport::io_status transport::records_write(net::const_buffer buf, std::size_t
   }
   if (buf.size() == 0) {
     return io_status::done;
+  }
+  if (records_->write_key_worn()) {
+    // A long-lived session: move to a fresh key, telling the peer first.
+    queue_record(tls13::content_handshake, key_update_not_requested);
+    records_->update_write();
+    if (!send_pending()) {
+      if (tx_failed_) {
+        ec = error_code(net::error::broken_pipe);
+        return io_status::error;
+      }
+      return io_status::want_write;
+    }
   }
   const auto* in = static_cast<const std::uint8_t*>(buf.data());
   const std::size_t take = std::min(buf.size(), records_per_send * tls13::max_plaintext);
