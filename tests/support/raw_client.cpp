@@ -7,7 +7,7 @@
 
 namespace tt {
 
-raw_client::raw_client(std::uint16_t port, bool tls) : socket_(ioc_) {
+raw_client::raw_client(std::uint16_t port, bool tls, int max_tls_version) : socket_(ioc_) {
   boost::system::error_code ec;
   socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
   if (ec) {
@@ -16,6 +16,9 @@ raw_client::raw_client(std::uint16_t port, bool tls) : socket_(ioc_) {
   if (tls) {
     ctx_ = std::make_unique<ssl::context>(ssl::context::tls_client);
     ctx_->load_verify_file(cert_path("ca.crt"));
+    if (max_tls_version != 0) {
+      SSL_CTX_set_max_proto_version(ctx_->native_handle(), max_tls_version);
+    }
     tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *ctx_);
     SSL_set_tlsext_host_name(tls_->native_handle(), "localhost");
     tls_->handshake(ssl::stream_base::client, ec);

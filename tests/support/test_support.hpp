@@ -158,7 +158,8 @@ parsed_frame parse_server_frame(const std::string& bytes);
 /// A raw TCP (optionally TLS) client for speaking bad protocol on purpose.
 class raw_client {
  public:
-  raw_client(std::uint16_t port, bool tls = false);
+  /// `max_tls_version`: e.g. TLS1_2_VERSION to offer nothing newer (0: any).
+  raw_client(std::uint16_t port, bool tls = false, int max_tls_version = 0);
   ~raw_client();
   bool connected() const;
   boost::system::error_code write(const std::string& bytes);
