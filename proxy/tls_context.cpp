@@ -176,6 +176,7 @@ ssl_ctx_ptr make_client_tls(const upstream_tls_config& cfg, std::string& error) 
   }
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), ssl_modes);
+  SSL_CTX_set_keylog_callback(ctx.get(), &tls_handoff_keylog);
   SSL_CTX_set_read_ahead(ctx.get(), 1);
   SSL_CTX_set_default_read_buffer_len(ctx.get(), 64 * 1024);
   if (cfg.verify) {

@@ -17,8 +17,9 @@ struct handoff_watch {
   std::array<std::uint8_t, 48> server_secret{};
   std::size_t client_secret_size = 0;
   std::size_t server_secret_size = 0;
-  std::uint64_t read_records = 0;   // client records under its application secret
-  std::uint64_t write_records = 0;  // ours under the server application secret
+  std::uint64_t read_records = 0;   // the peer's records under its application secret
+  std::uint64_t write_records = 0;  // ours under our application secret
+  bool we_are_client = false;
   bool finished_read = false;
   bool finished_written = false;
   bool spoiled = false;

@@ -298,7 +298,7 @@ awaitable<error_code> transport::tls_accept(SSL_CTX* ctx) {
   if (auto ec = attach_ssl(ctx)) {
     co_return ec;
   }
-  watch_for_handoff();
+  watch_for_handoff(false);
   co_return co_await tls_handshake(&SSL_accept);
 }
 
@@ -315,6 +315,7 @@ awaitable<error_code> transport::tls_connect(SSL_CTX* ctx, const std::string& se
   } else {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), addr.to_string().c_str());
   }
+  watch_for_handoff(true);
   co_return co_await tls_handshake(&SSL_connect);
 }
 

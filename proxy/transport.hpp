@@ -107,7 +107,8 @@ class transport {
   friend struct handoff_watch;
 
   // transport_records.cpp: TLS 1.3 records without OpenSSL.
-  void watch_for_handoff();
+  void watch_for_handoff(bool as_client);
+  bool open_handshake(const std::uint8_t* p, std::size_t len);
   bool try_handoff();
   io_status records_read(net::mutable_buffer buf, std::size_t& n, error_code& ec);
   io_status records_write(net::const_buffer buf, std::size_t& n, error_code& ec);
@@ -143,6 +144,7 @@ class transport {
   bool tx_failed_ = false;
   bool close_notify_seen_ = false;
   bool close_notify_sent_ = false;  // or a fatal alert: nothing more may be sent
+  bool handoff_as_client_ = false;  // an upstream leg: the server may send session tickets
 };
 
 /// SSL_CTX_set_keylog_callback for server contexts: hands the application

@@ -1,4 +1,5 @@
-// A client leg's TLS 1.3 records after the handoff from OpenSSL.
+// A TLS 1.3 leg's records after the handoff from OpenSSL (client legs, and
+// upstream wss:// legs where tether is the TLS client).
 //
 // The handoff needs what OpenSSL does not export: the application traffic
 // secrets (from the keylog callback) and how many records each side has
@@ -49,9 +50,9 @@ void handoff_watch::on_message(int write_p, int /*version*/, int content_type, c
   const bool after_finished = write_p != 0 ? w.finished_written : w.finished_read;
   if (p[0] == SSL3_MT_FINISHED && !after_finished) {
     (write_p != 0 ? w.finished_written : w.finished_read) = true;
-  } else if (after_finished && !(write_p != 0 && p[0] == SSL3_MT_NEWSESSION_TICKET)) {
-    // A KeyUpdate or any other post-handshake message changes what the
-    // counters and secrets mean: OpenSSL keeps this session.
+  } else if (after_finished && p[0] != SSL3_MT_NEWSESSION_TICKET) {
+    // A KeyUpdate or any other post-handshake message but a session ticket
+    // changes what the counters and secrets mean: OpenSSL keeps this session.
     w.spoiled = true;
   }
 }
@@ -132,8 +133,9 @@ void tls_handoff_keylog(const SSL* ssl, const char* line) {
   }
 }
 
-void transport::watch_for_handoff() {
+void transport::watch_for_handoff(bool as_client) {
   watch_ = std::make_unique<handoff_watch>();
+  watch_->we_are_client = as_client;
   SSL_set_msg_callback(ssl_, &handoff_watch::on_message);
   SSL_set_msg_callback_arg(ssl_, watch_.get());
   SSL_set_app_data(ssl_, watch_.get());
@@ -160,9 +162,11 @@ bool transport::try_handoff() {
       w.server_secret_size != tls13::secret_size(suite)) {
     return give_up();
   }
-  records_ = std::make_unique<tls13::record_layer>(
-      suite, std::span(w.client_secret).first(w.client_secret_size), w.read_records,
-      std::span(w.server_secret).first(w.server_secret_size), w.write_records);
+  const auto client = std::span(w.client_secret).first(w.client_secret_size);
+  const auto server = std::span(w.server_secret).first(w.server_secret_size);
+  records_ = std::make_unique<tls13::record_layer>(suite, w.we_are_client ? server : client, w.read_records,
+                                                   w.we_are_client ? client : server, w.write_records);
+  handoff_as_client_ = w.we_are_client;
   SSL_free(std::exchange(ssl_, nullptr));
   watch_.reset();
   handoffs.fetch_add(1, std::memory_order_relaxed);
@@ -229,15 +233,8 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
       plain += len;
     } else if (type == tls13::content_alert && len == 2 && p[1] == alert_close_notify) {
       close_notify_seen_ = true;
-    } else if (type == tls13::content_handshake && len == 5 && p[0] == handshake_key_update &&
-               p[1] == 0 && p[2] == 0 && p[3] == 1 && p[4] <= 1) {
-      records_->update_read();
-      if (p[4] == 1) {
-        // update_requested: answer under the old key, then switch.
-        queue_record(tls13::content_handshake, key_update_not_requested);
-        records_->update_write();
-        send_pending();
-      }
+    } else if (type == tls13::content_handshake && open_handshake(p, len)) {
+      // KeyUpdate handled, or session tickets passed over
     } else {
       // An error alert from the peer, or a message no client may send now.
       if (type != tls13::content_alert) {
@@ -249,6 +246,36 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
   }
   if (close_notify_seen_) {
     used = size;  // nothing after close_notify counts
+  }
+  return true;
+}
+
+bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
+  // Whole messages only: none that tether accepts spans records in practice.
+  while (len > 0) {
+    if (len < 4) {
+      return false;
+    }
+    const std::size_t body = static_cast<std::size_t>(p[1]) << 16 | static_cast<std::size_t>(p[2]) << 8 | p[3];
+    if (len - 4 < body) {
+      return false;
+    }
+    if (p[0] == handshake_key_update && body == 1 && p[4] <= 1) {
+      if (len != 5) {
+        return false;  // a KeyUpdate must end its record
+      }
+      records_->update_read();
+      if (p[4] == 1) {
+        // update_requested: answer under the old key, then switch.
+        queue_record(tls13::content_handshake, key_update_not_requested);
+        records_->update_write();
+        send_pending();
+      }
+    } else if (!(p[0] == SSL3_MT_NEWSESSION_TICKET && handoff_as_client_)) {
+      return false;  // a ticket from a server tether will not resume with is dropped
+    }
+    p += 4 + body;
+    len -= 4 + body;
   }
   return true;
 }

@@ -125,6 +125,34 @@ BOOST_AUTO_TEST_CASE(oversized_record_ends_its_session) {
   BOOST_CHECK(bad.eof());
 }
 
+BOOST_AUTO_TEST_CASE(wss_upstream_leg_hands_off_too) {
+  // tether is the TLS client here: the backend's session tickets and its
+  // records before and after the handoff must all be accounted for, and a
+  // ticket that comes after it (one ahead of every echo) passed over.
+  test_backend backend({.tls = true, .ticket_before_each_message = true});
+  tether_instance t(listener_yaml(true) + "routes:\n  - name: r\n    upstream:\n      url: \"" +
+                    backend.url() + "\"\n      tls: {ca: " + cert_path("ca.crt") + "}\n");
+  const auto before = tether::transport::records_handoffs();
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  BOOST_REQUIRE(!c->send_text("hello"));
+  auto m = c->read();
+  BOOST_REQUIRE(m);
+  BOOST_CHECK_EQUAL(m->data, "hello");
+  BOOST_CHECK_EQUAL(tether::transport::records_handoffs() - before, 2U);
+  const auto big = random_bytes(700 * 1024 + 3, 9);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(!c->send_binary(big));
+    auto echo = c->read(20000ms);
+    BOOST_REQUIRE(echo);
+    BOOST_CHECK(echo->data == big);
+  }
+  BOOST_REQUIRE(!c->close(1000, "bye"));
+  auto closed = c->wait_close();
+  BOOST_REQUIRE(closed);
+  BOOST_CHECK_EQUAL(closed->first, 1000);
+  BOOST_REQUIRE(backend.wait_closes(1));
+}
+
 BOOST_AUTO_TEST_CASE(tls12_session_stays_with_openssl_and_works) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));

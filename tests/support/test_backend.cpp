@@ -168,6 +168,11 @@ struct test_backend::impl : std::enable_shared_from_this<impl> {
         auto m = std::move(queue->front());
         queue->pop_front();
         ws->text(m.text);
+        if constexpr (std::is_same_v<std::decay_t<decltype(ws->next_layer())>, ssl::stream<beast::tcp_stream>>) {
+          if (self->get_opts().ticket_before_each_message) {
+            SSL_new_session_ticket(ws->next_layer().native_handle());  // leaves with the next write
+          }
+        }
         auto [ec, n] = co_await ws->async_write(net::buffer(m.data), use_tuple);
         if (ec) {
           break;

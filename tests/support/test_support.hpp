@@ -52,6 +52,7 @@ struct backend_options {
   std::string reject_body;
   std::size_t max_message = 64 * 1024 * 1024;
   bool auto_pong = true;  // false: never answer pings (a hung backend)
+  bool ticket_before_each_message = false;  // TLS 1.3: a session ticket ahead of each message sent
   /// Called on the backend thread for each message; may send on `reply`.
   std::function<void(const message&, std::function<void(message)> reply)> on_message;
 };
