@@ -4,22 +4,18 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "tls_records.hpp"
+#include "unit_certs.hpp"
 
 using namespace tether;
 
 namespace {
 
-std::string cert_path(const char* name) {
-  const char* dir = std::getenv("TETHER_CERTS_DIR");  // set by ctest
-  BOOST_REQUIRE_MESSAGE(dir != nullptr, "TETHER_CERTS_DIR is not set (run through ctest)");
-  return std::string(dir) + "/" + name;
-}
+using tether_unit::cert_path;
 
 std::vector<std::uint8_t> client_secret;
 std::vector<std::uint8_t> server_secret;

@@ -4,19 +4,14 @@
 #include <boost/test/unit_test.hpp>
 #include <openssl/err.h>
 
-#include <cstdlib>
-
 #include "tls_context.hpp"
+#include "unit_certs.hpp"
 
 using namespace tether;
 
 namespace {
 
-std::string cert_path(const char* name) {
-  const char* dir = std::getenv("TETHER_CERTS_DIR");  // set by ctest
-  BOOST_REQUIRE_MESSAGE(dir != nullptr, "TETHER_CERTS_DIR is not set (run through ctest)");
-  return std::string(dir) + "/" + name;
-}
+using tether_unit::cert_path;
 
 std::shared_ptr<server_tls> make_listener_tls(const std::string& client_ca) {
   listener_tls_config cfg;
