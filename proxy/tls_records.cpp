@@ -2,30 +2,64 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/tls1.h>
 
 #include <atomic>
 #include <cstring>
-#include <stdexcept>
+#include <string_view>
+#include <utility>
 
 namespace tether::tls13 {
 namespace {
 
 struct suite_info {
   const char* cipher;
-  const EVP_MD* (*hash)();
+  const char* hash;
   std::size_t key_size;
   std::size_t secret_size;
 };
 
 const suite_info& info(suite s) {
   static const suite_info table[] = {
-      {"AES-128-GCM", &EVP_sha256, 16, 32},
-      {"AES-256-GCM", &EVP_sha384, 32, 48},
-      {"ChaCha20-Poly1305", &EVP_sha256, 32, 32},
+      {"AES-128-GCM", "SHA256", 16, 32},
+      {"AES-256-GCM", "SHA384", 32, 48},
+      {"ChaCha20-Poly1305", "SHA256", 32, 32},
   };
   return table[static_cast<int>(s)];
+}
+
+/// The thread's HMAC contexts, one per hash, set up once: the one-shot
+/// HMAC() builds and frees three digest contexts per call.
+struct thread_hmac {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* ctx[2] = {nullptr, nullptr};  // SHA256, SHA384
+
+  thread_hmac() {
+    const char* names[2] = {"SHA256", "SHA384"};
+    for (int i = 0; i < 2 && mac != nullptr; ++i) {
+      ctx[i] = EVP_MAC_CTX_new(mac);
+      const OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(names[i]), 0),
+          OSSL_PARAM_construct_end()};
+      if (ctx[i] != nullptr && EVP_MAC_CTX_set_params(ctx[i], params) != 1) {
+        EVP_MAC_CTX_free(std::exchange(ctx[i], nullptr));
+      }
+    }
+  }
+  ~thread_hmac() {
+    EVP_MAC_CTX_free(ctx[0]);
+    EVP_MAC_CTX_free(ctx[1]);
+    EVP_MAC_free(mac);
+  }
+  thread_hmac(const thread_hmac&) = delete;
+  thread_hmac& operator=(const thread_hmac&) = delete;
+};
+
+EVP_MAC_CTX* hmac_for(suite s) {
+  thread_local thread_hmac hmac;
+  return hmac.ctx[std::string_view(info(s).hash) == "SHA384" ? 1 : 0];
 }
 
 /// Fetched once: EVP_aes_128_gcm() and friends fetch again on every init.
@@ -85,7 +119,7 @@ EVP_CIPHER_CTX* context_for(suite s, const traffic_keys& k, int enc) {
 
 /// HKDF-Expand-Label(secret, label, "", out.size()) for outputs no longer
 /// than the hash (RFC 8446 section 7.1), which is all TLS 1.3 asks here.
-void expand_label(suite s, std::span<const std::uint8_t> secret, const char* label,
+bool expand_label(suite s, std::span<const std::uint8_t> secret, const char* label,
                   std::span<std::uint8_t> out) {
   std::uint8_t hkdf_label[2 + 1 + 255 + 1 + 1];
   const auto label_len = std::strlen(label);
@@ -100,14 +134,16 @@ void expand_label(suite s, std::span<const std::uint8_t> secret, const char* lab
   hkdf_label[n++] = 0;  // empty context
   hkdf_label[n++] = 1;  // HKDF-Expand's block counter: one block is enough
   std::uint8_t block[EVP_MAX_MD_SIZE];
-  unsigned int block_len = 0;
-  if (HMAC(info(s).hash(), secret.data(), static_cast<int>(secret.size()), hkdf_label, n, block,
-           &block_len) == nullptr ||
-      block_len < out.size()) {
-    throw std::runtime_error("TLS 1.3 key derivation failed");
+  std::size_t block_len = 0;
+  EVP_MAC_CTX* ctx = hmac_for(s);
+  const bool ok = ctx != nullptr && EVP_MAC_init(ctx, secret.data(), secret.size(), nullptr) == 1 &&
+                  EVP_MAC_update(ctx, hkdf_label, n) == 1 &&
+                  EVP_MAC_final(ctx, block, &block_len, sizeof block) == 1 && block_len >= out.size();
+  if (ok) {
+    std::memcpy(out.data(), block, out.size());
   }
-  std::memcpy(out.data(), block, out.size());
   OPENSSL_cleanse(block, sizeof block);
+  return ok;
 }
 
 }  // namespace
@@ -126,7 +162,7 @@ bool suite_of(std::uint32_t cipher_id, suite& out) {
     default:
       return false;
   }
-  return cipher_of(out) != nullptr;
+  return cipher_of(out) != nullptr && hmac_for(out) != nullptr;
 }
 
 std::size_t secret_size(suite s) { return info(s).secret_size; }
@@ -135,8 +171,7 @@ record_layer::record_layer(suite s, std::span<const std::uint8_t> read_secret,
                            std::uint64_t read_seq, std::span<const std::uint8_t> write_secret,
                            std::uint64_t write_seq)
     : suite_(s) {
-  install(read_, read_secret, read_seq);
-  install(write_, write_secret, write_seq);
+  ok_ = install(read_, read_secret, read_seq) && install(write_, write_secret, write_seq);
 }
 
 record_layer::~record_layer() {
@@ -144,22 +179,24 @@ record_layer::~record_layer() {
   OPENSSL_cleanse(&write_, sizeof write_);
 }
 
-void record_layer::install(traffic_keys& k, std::span<const std::uint8_t> secret,
+bool record_layer::install(traffic_keys& k, std::span<const std::uint8_t> secret,
                            std::uint64_t seq) {
   const auto& i = info(suite_);
   std::memcpy(k.secret.data(), secret.data(), i.secret_size);
-  expand_label(suite_, secret.first(i.secret_size), "key", std::span(k.key).first(i.key_size));
-  expand_label(suite_, secret.first(i.secret_size), "iv", k.iv);
   k.seq = seq;
   k.id = next_key_id.fetch_add(1, std::memory_order_relaxed);
+  return expand_label(suite_, secret.first(i.secret_size), "key", std::span(k.key).first(i.key_size)) &&
+         expand_label(suite_, secret.first(i.secret_size), "iv", k.iv);
 }
 
-void record_layer::next_generation(traffic_keys& k) {
+bool record_layer::next_generation(traffic_keys& k) {
   const auto size = info(suite_).secret_size;
   std::array<std::uint8_t, 48> next{};
-  expand_label(suite_, std::span(k.secret).first(size), "traffic upd", std::span(next).first(size));
-  install(k, std::span(next).first(size), 0);
+  const bool ok = expand_label(suite_, std::span(k.secret).first(size), "traffic upd",
+                               std::span(next).first(size)) &&
+                  install(k, std::span(next).first(size), 0);
   OPENSSL_cleanse(next.data(), next.size());
+  return ok;
 }
 
 std::size_t record_layer::seal(std::uint8_t type, std::span<const std::uint8_t> plain,

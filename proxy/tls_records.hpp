@@ -49,6 +49,8 @@ class record_layer {
   /// under them (by OpenSSL, before the handoff).
   record_layer(suite s, std::span<const std::uint8_t> read_secret, std::uint64_t read_seq,
                std::span<const std::uint8_t> write_secret, std::uint64_t write_seq);
+  /// False if key derivation failed: the layer must not be used.
+  bool ok() const { return ok_; }
   ~record_layer();
   record_layer(const record_layer&) = delete;
   record_layer& operator=(const record_layer&) = delete;
@@ -70,14 +72,16 @@ class record_layer {
   bool write_key_worn() const { return write_.seq >= max_records_per_key; }
 
   /// KeyUpdate (RFC 8446 section 4.6.3): the next generation of secrets.
-  void update_read() { next_generation(read_); }
-  void update_write() { next_generation(write_); }
+  /// False if derivation failed; the session must then end.
+  [[nodiscard]] bool update_read() { return next_generation(read_); }
+  [[nodiscard]] bool update_write() { return next_generation(write_); }
 
  private:
-  void install(traffic_keys& k, std::span<const std::uint8_t> secret, std::uint64_t seq);
-  void next_generation(traffic_keys& k);
+  bool install(traffic_keys& k, std::span<const std::uint8_t> secret, std::uint64_t seq);
+  bool next_generation(traffic_keys& k);
 
   suite suite_;
+  bool ok_ = false;
   traffic_keys read_;
   traffic_keys write_;
 };

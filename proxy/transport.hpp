@@ -117,7 +117,8 @@ class transport {
                     error_code& ec);
   /// Sends what tx_ holds; false if the socket did not take all of it.
   bool send_pending();
-  void queue_record(std::uint8_t type, std::span<const std::uint8_t> body);
+  /// Seals a record onto tx_; false if the cipher failed.
+  bool queue_record(std::uint8_t type, std::span<const std::uint8_t> body);
   void send_alert(std::uint8_t description);
 
   tcp::socket socket_;

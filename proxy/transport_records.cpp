@@ -164,8 +164,13 @@ bool transport::try_handoff() {
   }
   const auto client = std::span(w.client_secret).first(w.client_secret_size);
   const auto server = std::span(w.server_secret).first(w.server_secret_size);
-  records_ = std::make_unique<tls13::record_layer>(suite, w.we_are_client ? server : client, w.read_records,
-                                                   w.we_are_client ? client : server, w.write_records);
+  auto records = std::make_unique<tls13::record_layer>(
+      suite, w.we_are_client ? server : client, w.read_records, w.we_are_client ? client : server,
+      w.write_records);
+  if (!records->ok()) {
+    return give_up();
+  }
+  records_ = std::move(records);
   handoff_as_client_ = w.we_are_client;
   SSL_free(std::exchange(ssl_, nullptr));
   watch_.reset();
@@ -264,11 +269,15 @@ bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
       if (len != 5) {
         return false;  // a KeyUpdate must end its record
       }
-      records_->update_read();
+      if (!records_->update_read()) {
+        return false;
+      }
       if (p[4] == 1) {
         // update_requested: answer under the old key, then switch.
-        queue_record(tls13::content_handshake, key_update_not_requested);
-        records_->update_write();
+        if (!queue_record(tls13::content_handshake, key_update_not_requested) ||
+            !records_->update_write()) {
+          return false;
+        }
         send_pending();
       }
     } else if (!(p[0] == SSL3_MT_NEWSESSION_TICKET && handoff_as_client_)) {
@@ -374,11 +383,12 @@ bool transport::send_pending() {
   return true;
 }
 
-void transport::queue_record(std::uint8_t type, std::span<const std::uint8_t> body) {
+bool transport::queue_record(std::uint8_t type, std::span<const std::uint8_t> body) {
   const auto at = tx_.size();
   tx_.resize(at + body.size() + tls13::overhead);
   const auto size = records_->seal(type, body, tx_.data() + at);
   tx_.resize(at + size);
+  return size > 0;
 }
 
 void transport::send_alert(std::uint8_t description) {
@@ -414,8 +424,11 @@ transport::io_status transport::records_write(net::const_buffer buf, std::size_t
   }
   if (records_->write_key_worn()) {
     // A long-lived session: move to a fresh key, telling the peer first.
-    queue_record(tls13::content_handshake, key_update_not_requested);
-    records_->update_write();
+    if (!queue_record(tls13::content_handshake, key_update_not_requested) ||
+        !records_->update_write()) {
+      ec = tls_failure();
+      return io_status::error;
+    }
     if (!send_pending()) {
       if (tx_failed_) {
         ec = error_code(net::error::broken_pipe);
