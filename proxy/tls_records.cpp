@@ -107,7 +107,8 @@ EVP_CIPHER_CTX* context_for(suite s, const traffic_keys& k, int enc) {
     const bool same = aead.cipher[enc] == cipher;
     aead.keyed[enc] = 0;
     aead.cipher[enc] = nullptr;
-    if (EVP_CipherInit_ex2(ctx, same ? nullptr : cipher, k.key.data(), nonce.data(), enc, nullptr) != 1) {
+    if (EVP_CipherInit_ex2(ctx, same ? nullptr : cipher, k.key.data(), nonce.data(), enc,
+                           nullptr) != 1) {
       return nullptr;
     }
     aead.keyed[enc] = k.id;
@@ -138,7 +139,8 @@ bool expand_label(suite s, std::span<const std::uint8_t> secret, const char* lab
   EVP_MAC_CTX* ctx = hmac_for(s);
   const bool ok = ctx != nullptr && EVP_MAC_init(ctx, secret.data(), secret.size(), nullptr) == 1 &&
                   EVP_MAC_update(ctx, hkdf_label, n) == 1 &&
-                  EVP_MAC_final(ctx, block, &block_len, sizeof block) == 1 && block_len >= out.size();
+                  EVP_MAC_final(ctx, block, &block_len, sizeof block) == 1 &&
+                  block_len >= out.size();
   if (ok) {
     std::memcpy(out.data(), block, out.size());
   }
@@ -185,7 +187,8 @@ bool record_layer::install(traffic_keys& k, std::span<const std::uint8_t> secret
   std::memcpy(k.secret.data(), secret.data(), i.secret_size);
   k.seq = seq;
   k.id = next_key_id.fetch_add(1, std::memory_order_relaxed);
-  return expand_label(suite_, secret.first(i.secret_size), "key", std::span(k.key).first(i.key_size)) &&
+  return expand_label(suite_, secret.first(i.secret_size), "key",
+                      std::span(k.key).first(i.key_size)) &&
          expand_label(suite_, secret.first(i.secret_size), "iv", k.iv);
 }
 
@@ -211,7 +214,8 @@ std::size_t record_layer::seal(std::uint8_t type, std::span<const std::uint8_t> 
   int n = 0;
   int last = 0;
   if (ctx == nullptr || EVP_CipherUpdate(ctx, nullptr, &n, out, header_size) != 1 ||
-      EVP_CipherUpdate(ctx, out + header_size, &n, plain.data(), static_cast<int>(plain.size())) != 1 ||
+      EVP_CipherUpdate(ctx, out + header_size, &n, plain.data(), static_cast<int>(plain.size())) !=
+          1 ||
       EVP_CipherUpdate(ctx, out + header_size + plain.size(), &last, &type, 1) != 1 ||
       EVP_CipherFinal_ex(ctx, out + header_size + plain.size() + 1, &n) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, tag_size,
@@ -222,8 +226,7 @@ std::size_t record_layer::seal(std::uint8_t type, std::span<const std::uint8_t> 
   return header_size + body;
 }
 
-bool record_layer::open(std::uint8_t* rec, std::size_t size, std::uint8_t& type,
-                        std::size_t& len) {
+bool record_layer::open(std::uint8_t* rec, std::size_t size, std::uint8_t& type, std::size_t& len) {
   if (size < header_size + 1 + tag_size) {
     return false;
   }

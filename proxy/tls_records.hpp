@@ -14,7 +14,11 @@
 
 namespace tether::tls13 {
 
-enum class suite : std::uint8_t { aes_128_gcm_sha256, aes_256_gcm_sha384, chacha20_poly1305_sha256 };
+enum class suite : std::uint8_t {
+  aes_128_gcm_sha256,
+  aes_256_gcm_sha384,
+  chacha20_poly1305_sha256
+};
 
 /// The suite of an OpenSSL cipher id (SSL_CIPHER_get_id), if tether does it.
 bool suite_of(std::uint32_t cipher_id, suite& out);

@@ -106,7 +106,8 @@ bool starts_with(const char* s, const char* prefix) {
 }
 
 std::uint8_t* seal_buffer() {
-  thread_local std::vector<std::uint8_t> buf(records_per_send * (tls13::max_plaintext + tls13::overhead));
+  thread_local std::vector<std::uint8_t> buf(records_per_send *
+                                             (tls13::max_plaintext + tls13::overhead));
   return buf.data();
 }
 
@@ -261,7 +262,8 @@ bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
     if (len < 4) {
       return false;
     }
-    const std::size_t body = static_cast<std::size_t>(p[1]) << 16 | static_cast<std::size_t>(p[2]) << 8 | p[3];
+    const std::size_t body =
+        static_cast<std::size_t>(p[1]) << 16 | static_cast<std::size_t>(p[2]) << 8 | p[3];
     if (len - 4 < body) {
       return false;
     }
@@ -281,7 +283,9 @@ bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
         send_pending();
       }
     } else if (!(p[0] == SSL3_MT_NEWSESSION_TICKET && handoff_as_client_)) {
-      return false;  // a ticket from a server tether will not resume with is dropped
+      // Anything else is unexpected. A ticket is fine from an upstream server
+      // (tether does not resume with it, so it is passed over), not from a client.
+      return false;
     }
     p += 4 + body;
     len -= 4 + body;
@@ -396,8 +400,8 @@ void transport::send_alert(std::uint8_t description) {
     return;
   }
   close_notify_sent_ = true;  // nothing may follow an alert of ours
-  const std::uint8_t alert[] = {static_cast<std::uint8_t>(description == alert_close_notify ? 1 : 2),
-                                description};
+  const std::uint8_t alert[] = {
+      static_cast<std::uint8_t>(description == alert_close_notify ? 1 : 2), description};
   queue_record(tls13::content_alert, alert);
   send_pending();
 }
@@ -444,7 +448,8 @@ transport::io_status transport::records_write(net::const_buffer buf, std::size_t
   std::uint64_t records = 0;
   for (std::size_t off = 0; off < take; off += tls13::max_plaintext) {
     const std::size_t len = std::min(tls13::max_plaintext, take - off);
-    const std::size_t r = records_->seal(tls13::content_application_data, {in + off, len}, sealed + size);
+    const std::size_t r =
+        records_->seal(tls13::content_application_data, {in + off, len}, sealed + size);
     if (r == 0) {
       records_->unseal(records);
       ec = tls_failure();

@@ -106,7 +106,8 @@ BOOST_AUTO_TEST_CASE(forged_record_ends_only_its_session) {
   BOOST_REQUIRE(!bad.send_text("fine so far"));
   BOOST_REQUIRE(bad.read_message());
   // An application-data record whose tag cannot verify.
-  BOOST_REQUIRE(!bad.write_below_tls(std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x')));
+  BOOST_REQUIRE(
+      !bad.write_below_tls(std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x')));
   bad.read_all(3000ms);
   BOOST_CHECK(bad.eof());
   BOOST_REQUIRE(backend.wait_closes(1));

@@ -52,8 +52,10 @@ struct pair_fixture {
       SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
       BOOST_REQUIRE(SSL_CTX_set_ciphersuites(ctx, suite) == 1);
     }
-    BOOST_REQUIRE(SSL_CTX_use_certificate_chain_file(server_ctx, cert_path("server-chain.crt").c_str()) == 1);
-    BOOST_REQUIRE(SSL_CTX_use_PrivateKey_file(server_ctx, cert_path("server.key").c_str(), SSL_FILETYPE_PEM) == 1);
+    BOOST_REQUIRE(
+        SSL_CTX_use_certificate_chain_file(server_ctx, cert_path("server-chain.crt").c_str()) == 1);
+    BOOST_REQUIRE(SSL_CTX_use_PrivateKey_file(server_ctx, cert_path("server.key").c_str(),
+                                              SSL_FILETYPE_PEM) == 1);
     SSL_CTX_set_num_tickets(server_ctx, 0);  // the server seals nothing after Finished
     SSL_CTX_set_keylog_callback(server_ctx, &keylog);
     server = SSL_new(server_ctx);
@@ -100,17 +102,21 @@ struct pair_fixture {
   }
 };
 
-std::vector<std::uint8_t> seal(tls13::record_layer& rl, std::uint8_t type, const std::string& text) {
+std::vector<std::uint8_t> seal(tls13::record_layer& rl, std::uint8_t type,
+                               const std::string& text) {
   std::vector<std::uint8_t> out(text.size() + tls13::overhead);
-  const auto n = rl.seal(type, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, out.data());
+  const auto n =
+      rl.seal(type, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, out.data());
   BOOST_REQUIRE_EQUAL(n, out.size());
   return out;
 }
 
 /// Opens the first record of `bytes`, removing it: its content type and text.
-std::pair<std::uint8_t, std::string> open_first(tls13::record_layer& rl, std::vector<std::uint8_t>& bytes) {
+std::pair<std::uint8_t, std::string> open_first(tls13::record_layer& rl,
+                                                std::vector<std::uint8_t>& bytes) {
   BOOST_REQUIRE(bytes.size() >= tls13::header_size);
-  const std::size_t size = tls13::header_size + (static_cast<std::size_t>(bytes[3]) << 8 | bytes[4]);
+  const std::size_t size =
+      tls13::header_size + (static_cast<std::size_t>(bytes[3]) << 8 | bytes[4]);
   BOOST_REQUIRE(bytes.size() >= size);
   std::uint8_t type = 0;
   std::size_t len = 0;
@@ -127,7 +133,8 @@ const std::uint8_t key_update_requested[] = {24, 0, 0, 1, 1};
 BOOST_AUTO_TEST_SUITE(tls_records_test)
 
 BOOST_AUTO_TEST_CASE(records_and_key_updates_interoperate_with_openssl) {
-  for (const char* name : {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+  for (const char* name :
+       {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
     BOOST_TEST_CONTEXT("suite " << name) {
       pair_fixture p(name);
       tls13::record_layer rl(p.suite(), client_secret, 0, server_secret, 0);
