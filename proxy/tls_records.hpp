@@ -1,6 +1,6 @@
 #pragma once
 // TLS 1.3 application records (RFC 8446 section 5) done by tether once a
-// client's handshake is over. OpenSSL's SSL object keeps about 13 KiB per
+// leg's handshake is over (client legs, and wss:// upstream legs). OpenSSL's SSL object keeps about 13 KiB per
 // connection (record-layer arrays, session, key shares, handshake hash) that
 // an established TLS 1.3 session never needs again, and SSL_read/SSL_write
 // cost more than the AEAD they wrap. After the handoff a session keeps only

@@ -6,7 +6,7 @@
 // non-blocking into a caller's buffer), so an idle leg owns no read buffer;
 // the relay reads into a per-thread buffer instead.
 //
-// A client's TLS 1.3 session leaves OpenSSL once the relay has it and
+// A TLS 1.3 session (either leg) leaves OpenSSL once the relay has it and
 // OpenSSL holds no buffered bytes: tether then does the records itself
 // (tls_records.hpp) and frees the SSL object (transport_records.cpp).
 //
@@ -48,11 +48,9 @@ class transport {
   bool is_tls() const { return ssl_ != nullptr || records_ != nullptr; }
   /// The OpenSSL object; null once the records are tether's own.
   SSL* ssl() const { return ssl_; }
-  /// TLS is past OpenSSL: records are sealed and opened by tether.
-  bool records_offloaded() const { return records_ != nullptr; }
   /// Sessions whose records tether took over from OpenSSL, since start.
   static std::uint64_t records_handoffs();
-  /// After detach: takes a client's TLS 1.3 records over from OpenSSL if it
+  /// After detach: takes the TLS 1.3 records over from OpenSSL if it
   /// holds nothing now (reads and writes also try, until it succeeds).
   void offload_records() {
     if (watch_ && detached_) {
@@ -104,7 +102,6 @@ class transport {
   awaitable<error_code> tls_handshake(int (*step)(SSL*));
   error_code attach_ssl(SSL_CTX* ctx);
   friend struct transport_bio;
-  friend struct handoff_watch;
 
   // transport_records.cpp: TLS 1.3 records without OpenSSL.
   void watch_for_handoff(bool as_client);
@@ -131,7 +128,7 @@ class transport {
   bool peer_eof_ = false;
   bool ssl_write_blocked_ = false;  // OpenSSL holds a record the socket has not taken
   SSL* ssl_ = nullptr;
-  // What the handshake revealed for the handoff (client legs, until it).
+  // What the handshake revealed for the handoff (TLS legs, until it).
   std::unique_ptr<struct handoff_watch> watch_;
   std::unique_ptr<tls13::record_layer> records_;
   // Offloaded TLS only: input the caller has not taken (plaintext at the
@@ -148,7 +145,7 @@ class transport {
   bool handoff_as_client_ = false;  // an upstream leg: the server may send session tickets
 };
 
-/// SSL_CTX_set_keylog_callback for server contexts: hands the application
+/// SSL_CTX_set_keylog_callback for tether's contexts: hands the application
 /// traffic secrets to the transport that will take the records over.
 void tls_handoff_keylog(const SSL* ssl, const char* line);
 
