@@ -109,7 +109,7 @@ void poller::run_ready() {
 void poller::flush_all() {
   // Flushing may queue more (a drained leg resumes its peer's reading):
   // those are taken in this same pass.
-  ++depth_;
+  enter();
   for (std::size_t i = 0; i < dirty_.size(); ++i) {
     if (auto* p = dirty_[i]) {
       p->flush_queued_ = false;
