@@ -68,7 +68,7 @@ log "work directory $run"
 
 write_tether_config "$run/tether.yaml" $port_tether $port_backend "$certs"
 
-"$build/demo/demo_backend" --port $port_backend --push-interval 0 >"$run/backend.log" 2>&1 &
+"$build/bench/echo_backend" --port $port_backend >"$run/backend.log" 2>&1 &
 pid[backend]=$!
 wait_port $port_backend backend
 

@@ -249,7 +249,7 @@ def main():
         f"- software: {sh('openssl', 'version')}; {sh('nginx', '-v')}; "
         f"{sh('haproxy', '-v')}",
         "- pinning: each proxy on core 1 with one worker (tether `--threads 1`, nginx `worker_processes 1`, "
-        "HAProxy `nbthread 1`); load generator and backend (demo_backend) share core 0",
+        "HAProxy `nbthread 1`); load generator and backend (echo_backend) share core 0",
         "- TLS: 1.3 only, TLS_AES_128_GCM_SHA256 (the only suite the client offers), same certificate "
         "(certs/dev/server-chain.crt, EC P-256) everywhere; `direct` is ws:// to the backend without proxy or TLS",
         "- the machine is shared: other engineers' compiles compete for both cores, so absolute figures "

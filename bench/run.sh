@@ -7,13 +7,13 @@
 #   ROUNDS=5 DURATION=10 bench/run.sh
 #
 # It installs nginx and haproxy from Debian if they are missing (needs root),
-# builds tether, demo_backend and tether_loadgen in Release into build-bench/,
+# builds tether, echo_backend and tether_loadgen in Release into build-bench/,
 # makes the development certificates, and prints one markdown report that it
 # also writes to bench/RESULTS.md (raw JSON lines: bench/results-raw.jsonl).
 #
 # Set-up, the same for every proxy:
-#   - backend: bench/echo_backend, which is demo/demo_backend --push-interval 0
-#     (echoes every message, pushes nothing), ws:// on 127.0.0.1:18080.
+#   - backend: echo_backend (bench/echo_backend.cpp), ws:// on 127.0.0.1:18080:
+#     echoes every frame, and every frame of one read in one write.
 #   - proxies on 127.0.0.1: tether 18443, nginx 18444, HAProxy 18445; all
 #     terminate wss:// with certs/dev/server-chain.crt + server.key, TLS 1.3 only,
 #     and forward ws:// to the backend. The cipher is chosen by the client: the
@@ -238,7 +238,7 @@ EOF
 start() {  # NAME
   case $1 in
     backend)
-      DEMO_BACKEND=$build/demo/demo_backend taskset -c 0 "$root/bench/echo_backend" --port $port_backend \
+      taskset -c 0 "$build/bench/echo_backend" --port $port_backend \
         >>"$run/backend.log" 2>&1 &
       pid[backend]=$!
       measure[backend]=$!
