@@ -86,6 +86,8 @@ using clock_type = std::chrono::steady_clock;
 template <class T>
 using awaitable = net::awaitable<T>;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+/// The most a session reads before the other sessions of its thread get a turn.
+constexpr std::size_t fair_turn = 256 * 1024;
 
 namespace {
 
@@ -1138,6 +1140,7 @@ awaitable<void> conn::pump() {
   }
   flush();
   auto& buf = w.rbuf;
+  std::size_t turn = 0;  // bytes read since this session last let others run
   while (!closed) {
     std::size_t got = 0;
     const auto st = read_some(buf.data(), buf.size(), got);
@@ -1148,6 +1151,15 @@ awaitable<void> conn::pump() {
       }
       if (out.size() - out_pos >= 256 * 1024) {
         flush();
+      }
+      turn += got;
+      if (turn >= fair_turn) {
+        // A session whose echoes come back while it is still reading would
+        // otherwise keep this thread to itself, and the others' echoes wait
+        // in their sockets: the latency measured would be this scheduler's.
+        turn = 0;
+        flush();
+        co_await net::post(sock.get_executor(), net::use_awaitable);
       }
       continue;
     }
