@@ -20,6 +20,7 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/buffer.hpp>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -143,6 +144,13 @@ class transport {
   bool close_notify_seen_ = false;
   bool close_notify_sent_ = false;  // or a fatal alert: nothing more may be sent
   bool handoff_as_client_ = false;  // an upstream leg: the server may send session tickets
+  // A session ticket that spans records, passed over as it comes: its
+  // header bytes so far (when the header itself is split), then how many
+  // body bytes are still to come.
+  std::array<std::uint8_t, 4> ticket_head_{};
+  std::uint8_t ticket_head_len_ = 0;
+  std::uint32_t ticket_left_ = 0;
+  bool mid_ticket() const { return ticket_head_len_ > 0 || ticket_left_ > 0; }
 };
 
 /// SSL_CTX_set_keylog_callback for tether's contexts: hands the application

@@ -67,6 +67,9 @@ constexpr std::uint8_t handshake_key_update = 24;
 constexpr std::uint8_t key_update_not_requested[] = {handshake_key_update, 0, 0, 1, 0};
 /// Records sealed per send: large messages leave in one syscall per 64 KiB.
 constexpr std::size_t records_per_send = 4;
+// The largest NewSessionTicket body RFC 8446 allows (4.6.1): lifetime, age_add,
+// a nonce of up to 255 bytes, a ticket and extensions of up to 2^16 - 1 each.
+constexpr std::uint32_t max_ticket = 4 + 4 + 1 + 255 + 2 + 65535 + 2 + 65535;
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') {
@@ -153,7 +156,10 @@ bool transport::try_handoff() {
   if (w.spoiled || SSL_version(ssl_) != TLS1_3_VERSION || SSL_get_shutdown(ssl_) != 0) {
     return give_up();
   }
-  if (!w.finished_read || !w.finished_written || ssl_write_blocked_ || SSL_has_pending(ssl_) != 0) {
+  // SSL_in_init: OpenSSL is part way through a post-handshake message (a
+  // ticket split across records), whose records it has already taken.
+  if (!w.finished_read || !w.finished_written || ssl_write_blocked_ || SSL_has_pending(ssl_) != 0 ||
+      SSL_in_init(ssl_) != 0) {
     return false;  // OpenSSL still holds bytes: next time
   }
   tls13::suite suite{};
@@ -234,7 +240,7 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
     }
     used += tls13::header_size + body;
     const std::uint8_t* p = rec + tls13::header_size;
-    if (type == tls13::content_application_data) {
+    if (type == tls13::content_application_data && !mid_ticket()) {
       std::memmove(data + plain, p, len);
       plain += len;
     } else if (type == tls13::content_alert && len == 2 && p[1] == alert_close_notify) {
@@ -242,7 +248,8 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
     } else if (type == tls13::content_handshake && open_handshake(p, len)) {
       // KeyUpdate handled, or session tickets passed over
     } else {
-      // An error alert from the peer, or a message no client may send now.
+      // An error alert from the peer, a message no client may send now, or
+      // data inside a ticket (RFC 8446 5.1: no interleaving).
       if (type != tls13::content_alert) {
         send_alert(alert_unexpected_message);
       }
@@ -257,20 +264,40 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
 }
 
 bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
-  // Whole messages only: none that tether accepts spans records in practice.
   while (len > 0) {
-    if (len < 4) {
-      return false;
+    if (ticket_left_ > 0) {
+      // The rest of a ticket that began in an earlier record.
+      const std::size_t skip = std::min<std::size_t>(len, ticket_left_);
+      ticket_left_ -= static_cast<std::uint32_t>(skip);
+      p += skip;
+      len -= skip;
+      continue;
+    }
+    if (ticket_head_len_ > 0 || len < 4) {
+      // A header split across records: only a ticket's may be, below.
+      const std::uint8_t type = ticket_head_len_ > 0 ? ticket_head_[0] : p[0];
+      if (!handoff_as_client_ || type != SSL3_MT_NEWSESSION_TICKET) {
+        return false;
+      }
+      const std::size_t take = std::min<std::size_t>(len, 4 - ticket_head_len_);
+      std::memcpy(ticket_head_.data() + ticket_head_len_, p, take);
+      ticket_head_len_ += static_cast<std::uint8_t>(take);
+      p += take;
+      len -= take;
+      if (ticket_head_len_ == 4) {
+        ticket_head_len_ = 0;
+        ticket_left_ = static_cast<std::uint32_t>(ticket_head_[1]) << 16 |
+                       static_cast<std::uint32_t>(ticket_head_[2]) << 8 | ticket_head_[3];
+        if (ticket_left_ > max_ticket) {
+          return false;
+        }
+      }
+      continue;
     }
     const std::size_t body =
         static_cast<std::size_t>(p[1]) << 16 | static_cast<std::size_t>(p[2]) << 8 | p[3];
-    if (len - 4 < body) {
-      return false;
-    }
-    if (p[0] == handshake_key_update && body == 1 && p[4] <= 1) {
-      if (len != 5) {
-        return false;  // a KeyUpdate must end its record
-      }
+    if (p[0] == handshake_key_update && body == 1 && len == 5 && p[4] <= 1) {
+      // A KeyUpdate must end its record.
       if (!records_->update_read()) {
         return false;
       }
@@ -282,13 +309,18 @@ bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
         }
         send_pending();
       }
-    } else if (!(p[0] == SSL3_MT_NEWSESSION_TICKET && handoff_as_client_)) {
+      return true;
+    }
+    if (p[0] != SSL3_MT_NEWSESSION_TICKET || !handoff_as_client_ || body > max_ticket) {
       // Anything else is unexpected. A ticket is fine from an upstream server
       // (tether does not resume with it, so it is passed over), not from a client.
       return false;
     }
-    p += 4 + body;
-    len -= 4 + body;
+    // Passed over, whole or its first part: a ticket may span records.
+    const std::size_t here = std::min(len - 4, body);
+    ticket_left_ = static_cast<std::uint32_t>(body - here);
+    p += 4 + here;
+    len -= 4 + here;
   }
   return true;
 }

@@ -151,6 +151,27 @@ BOOST_AUTO_TEST_CASE(wss_upstream_leg_hands_off_too) {
   BOOST_REQUIRE(backend.wait_closes(1));
 }
 
+BOOST_AUTO_TEST_CASE(wss_upstream_tickets_spanning_records_are_passed_over) {
+  // 3 KB tickets in records of at most 512 bytes: every ticket the backend
+  // sends, around the handoff and after it, arrives in pieces, some with the
+  // handshake header itself split.
+  test_backend backend({.tls = true, .ticket_before_each_message = true, .split_tickets = true});
+  tether_instance t(listener_yaml(true) + "routes:\n  - name: r\n    upstream:\n      url: \"" +
+                    backend.url() + "\"\n      tls: {ca: " + cert_path("ca.crt") + "}\n");
+  const auto before = tether::transport::records_handoffs();
+  auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
+  for (int i = 0; i < 5; ++i) {
+    const std::string text = "hello " + std::to_string(i);
+    BOOST_REQUIRE(!c->send_text(text));
+    auto m = c->read();
+    BOOST_REQUIRE(m);
+    BOOST_CHECK_EQUAL(m->data, text);
+  }
+  BOOST_CHECK_EQUAL(tether::transport::records_handoffs() - before, 2U);
+  echo_big_then_close(*c, 100 * 1024 + 3, 2);
+  BOOST_REQUIRE(backend.wait_closes(1));
+}
+
 BOOST_AUTO_TEST_CASE(tls12_session_stays_with_openssl_and_works) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));

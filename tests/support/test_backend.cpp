@@ -262,6 +262,17 @@ test_backend::test_backend(options opts, std::uint16_t port) : impl_(std::make_s
   impl_->opts = std::move(opts);
   impl_->ctx.use_certificate_chain_file(cert_path("server-chain.crt"));
   impl_->ctx.use_private_key_file(cert_path("server.key"), ssl::context::pem);
+  if (impl_->opts.split_tickets) {
+    // Every ticket then spans several records.
+    SSL_CTX_set_max_send_fragment(impl_->ctx.native_handle(), 512);
+    SSL_CTX_set_session_ticket_cb(
+        impl_->ctx.native_handle(),
+        [](SSL* s, void*) {
+          static const std::string padding(3000, 't');
+          return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(s), padding.data(), padding.size());
+        },
+        nullptr, nullptr);
+  }
   impl_->listen(port);
   port_ = impl_->port;
   impl_->thread = std::thread([i = impl_] {

@@ -53,6 +53,7 @@ struct backend_options {
   std::size_t max_message = 64 * 1024 * 1024;
   bool auto_pong = true;  // false: never answer pings (a hung backend)
   bool ticket_before_each_message = false;  // TLS 1.3: a session ticket ahead of each message sent
+  bool split_tickets = false;  // 3 KB session tickets and records of at most 512 bytes
   /// Called on the backend thread for each message; may send on `reply`.
   std::function<void(const message&, std::function<void(message)> reply)> on_message;
 };
