@@ -274,7 +274,9 @@ bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
       continue;
     }
     if (ticket_head_len_ > 0 || len < 4) {
-      // A header split across records: only a ticket's may be, below.
+      // A header split across records (RFC 8446 5.1 allows it; OpenSSL never
+      // does it, as each of its handshake messages starts a record): only a
+      // ticket's may be, below.
       const std::uint8_t type = ticket_head_len_ > 0 ? ticket_head_[0] : p[0];
       if (!handoff_as_client_ || type != SSL3_MT_NEWSESSION_TICKET) {
         return false;
