@@ -210,18 +210,19 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
                              std::size_t& used, error_code& ec) {
   plain = 0;
   used = 0;
+  auto fatal = [&](std::uint8_t alert) {
+    send_alert(alert);
+    ec = tls_failure();
+    return false;
+  };
   while (size - used >= tls13::header_size && !close_notify_seen_) {
     std::uint8_t* rec = data + used;
     const std::size_t body = static_cast<std::size_t>(rec[3]) << 8 | rec[4];
     if (rec[0] != tls13::content_application_data) {
-      send_alert(alert_unexpected_message);
-      ec = tls_failure();
-      return false;
+      return fatal(alert_unexpected_message);
     }
     if (body > tls13::max_body) {
-      send_alert(alert_record_overflow);
-      ec = tls_failure();
-      return false;
+      return fatal(alert_record_overflow);
     }
     if (size - used < tls13::header_size + body) {
       break;
@@ -229,14 +230,10 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
     std::uint8_t type = 0;
     std::size_t len = 0;
     if (!records_->open(rec, tls13::header_size + body, type, len)) {
-      send_alert(alert_bad_record_mac);
-      ec = tls_failure();
-      return false;
+      return fatal(alert_bad_record_mac);
     }
     if (len > tls13::max_plaintext) {
-      send_alert(alert_record_overflow);
-      ec = tls_failure();
-      return false;
+      return fatal(alert_record_overflow);
     }
     used += tls13::header_size + body;
     const std::uint8_t* p = rec + tls13::header_size;

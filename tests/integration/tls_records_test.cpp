@@ -14,6 +14,16 @@ using namespace tt;
 
 namespace {
 
+/// A wss:// client whose session has relayed one echo: its records are tether's.
+std::unique_ptr<raw_client> relaying_tls_client(std::uint16_t port) {
+  auto c = std::make_unique<raw_client>(port, true);
+  BOOST_REQUIRE(c->connected());
+  BOOST_REQUIRE(c->upgrade().find(" 101 ") != std::string::npos);
+  BOOST_REQUIRE(!c->send_text("fine so far"));
+  BOOST_REQUIRE(c->read_message());
+  return c;
+}
+
 std::string route_yaml(const test_backend& b) {
   return "routes:\n  - name: r\n    upstream:\n      url: \"" + b.url() + "\"\n";
 }
@@ -100,11 +110,8 @@ BOOST_AUTO_TEST_CASE(client_key_update_is_answered_and_followed_both_ways) {
 BOOST_AUTO_TEST_CASE(forged_record_ends_only_its_session) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));
-  raw_client bad(t.port(), true);
-  BOOST_REQUIRE(bad.connected());
-  BOOST_REQUIRE(bad.upgrade().find(" 101 ") != std::string::npos);
-  BOOST_REQUIRE(!bad.send_text("fine so far"));
-  BOOST_REQUIRE(bad.read_message());
+  auto owner = relaying_tls_client(t.port());
+  raw_client& bad = *owner;
   // An application-data record whose tag cannot verify.
   BOOST_REQUIRE(
       !bad.write_below_tls(std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x')));
@@ -122,11 +129,8 @@ BOOST_AUTO_TEST_CASE(forged_record_ends_only_its_session) {
 BOOST_AUTO_TEST_CASE(oversized_record_ends_its_session) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));
-  raw_client bad(t.port(), true);
-  BOOST_REQUIRE(bad.connected());
-  BOOST_REQUIRE(bad.upgrade().find(" 101 ") != std::string::npos);
-  BOOST_REQUIRE(!bad.send_text("x"));
-  BOOST_REQUIRE(bad.read_message());
+  auto owner = relaying_tls_client(t.port());
+  raw_client& bad = *owner;
   // A header announcing more than 2^14 + 256 bytes of record body.
   BOOST_REQUIRE(!bad.write_below_tls(std::string("\x17\x03\x03\x41\x01", 5)));
   bad.read_all(3000ms);
