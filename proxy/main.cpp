@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check, "validate the configuration and exit");
   app.add_flag("--version", version, "print the version and exit");
   app.add_option("--threads", threads, "worker threads (default: one per core)");
+  auto coalesce_us = static_cast<std::uint32_t>(tether::server::default_coalesce.count());
+  app.add_option("--coalesce-us", coalesce_us,
+                 "under load, microseconds a worker waits between busy batches (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 10'000u));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -71,7 +76,7 @@ int main(int argc, char** argv) {
   // record goes out would otherwise kill the process with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    tether::server srv(loaded.value, threads);
+    tether::server srv(loaded.value, threads, std::chrono::microseconds(coalesce_us));
     if (auto error = srv.start(); !error.empty()) {
       spdlog::error("{}", error);
       return 1;

@@ -1,5 +1,6 @@
 #include "poller.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +14,8 @@
 
 namespace tether {
 
-poller::poller(net::io_context& ioc) : ioc_(ioc) {
+poller::poller(net::io_context& ioc, std::chrono::microseconds coalesce)
+    : ioc_(ioc), coalesce_(coalesce) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) {
     throw std::system_error(errno, std::generic_category(), "epoll_create1");
@@ -81,28 +83,41 @@ void poller::forget(pollable& p) {
   std::replace(dirty_.begin(), dirty_.end(), &p, static_cast<pollable*>(nullptr));
 }
 
+int poller::dispatch_ready() {
+  batch b(*this);
+  const int n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
+  for (int i = 0; i < n; ++i) {
+    static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
+  }
+  return n;
+}
+
 void poller::run_ready() {
-  int n = 0;
-  {
-    batch b(*this);
-    n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
-    for (int i = 0; i < n; ++i) {
-      static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
+  for (int round = 1;; ++round) {
+    // The batch's writes are out before any coalescing delay.
+    const int n = dispatch_ready();
+    if (stopped_) {
+      return;
     }
-  }
-  if (stopped_) {
-    return;
-  }
-  if (n == static_cast<int>(events_.size())) {
-    // More may be ready: let other handlers run first, then come back
-    // without waiting for another edge.
-    net::post(ioc_, [this] {
-      if (!stopped_) {
-        run_ready();
-      }
-    });
-  } else {
-    wait_->start();
+    const bool busy = coalesce_.count() > 0 && n >= coalesce_min_events;
+    if (n == static_cast<int>(events_.size()) || (busy && round == coalesce_max_rounds)) {
+      // More may be ready: let other handlers run first, then come back
+      // without waiting for another edge.
+      net::post(ioc_, [this] {
+        if (!stopped_) {
+          run_ready();
+        }
+      });
+      return;
+    }
+    if (!busy) {
+      wait_->start();
+      return;
+    }
+    const auto delay = std::chrono::duration_cast<std::chrono::nanoseconds>(coalesce_);
+    timespec ts{static_cast<time_t>(delay.count() / 1'000'000'000),
+                static_cast<long>(delay.count() % 1'000'000'000)};
+    ::nanosleep(&ts, nullptr);
   }
 }
 

@@ -35,12 +35,13 @@ void worker::for_each_session(F f) {
   }
 }
 
-server::server(std::shared_ptr<const config> cfg, std::size_t threads)
+server::server(std::shared_ptr<const config> cfg, std::size_t threads,
+               std::chrono::microseconds coalesce)
     : metrics_(threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads) {
   const auto n = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
   std::random_device rd;
   for (std::size_t i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<worker>(i, wheel_tick));
+    workers_.push_back(std::make_unique<worker>(i, wheel_tick, coalesce));
     workers_.back()->seed((static_cast<std::uint64_t>(rd()) << 32) | rd());
   }
   std::string error;

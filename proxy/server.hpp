@@ -2,6 +2,7 @@
 // The process: worker threads with their io_contexts, the listeners, the
 // admin endpoint, the current configuration generation, reload and drain.
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,8 +28,14 @@ class worker;
 
 class server {
  public:
-  /// `threads`: 0 means one per core.
-  server(std::shared_ptr<const config> cfg, std::size_t threads = 0);
+  /// Under load, how long a worker waits between batches of ready sockets
+  /// instead of blocking in epoll (poller.hpp). 50 µs measured best here
+  /// (bench/RESULTS.md); it is at most what one busy batch adds to latency.
+  static constexpr std::chrono::microseconds default_coalesce{50};
+
+  /// `threads`: 0 means one per core. `coalesce`: zero turns coalescing off.
+  server(std::shared_ptr<const config> cfg, std::size_t threads = 0,
+         std::chrono::microseconds coalesce = default_coalesce);
   ~server();
 
   /// Binds every listener and the admin endpoint; empty on success, else the error.

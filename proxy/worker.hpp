@@ -21,11 +21,12 @@ class worker {
   /// Sized so that one read takes a full TLS record batch or a 64 KiB message.
   static constexpr std::size_t read_buffer_size = 256 * 1024;
 
-  worker(std::size_t index, std::chrono::milliseconds tick)
+  /// `coalesce`: the poller's delay between busy batches (poller.hpp).
+  worker(std::size_t index, std::chrono::milliseconds tick, std::chrono::microseconds coalesce)
       : index_(index),
         ioc_(1),
         wheel_(ioc_, tick),
-        poller_(ioc_),
+        poller_(ioc_, coalesce),
         read_buffer_(new std::uint8_t[read_buffer_size]) {}
   /// Ends the sessions still alive (shutdown without drain).
   ~worker();
