@@ -13,6 +13,8 @@
 # measures tether's CPU time (utime+stime, /proc/PID/stat) over
 # SECONDS_MEASURED (30). Then, unless BASELINE=0, the same with heartbeats off,
 # to separate the heartbeats from the cost of merely holding the sessions.
+# Then, unless FLOOR=0, bench/heartbeat_floor with as many pings a second
+# between two bare processes: the kernel's share, which no proxy avoids.
 # Prints percent of one core and writes it into bench/RESULTS.md (its own
 # section, which bench/run.sh keeps).
 #
@@ -30,7 +32,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 command_args="$*"
 env_line=""
-for v in SESSIONS SECONDS_MEASURED BASELINE SKIP_BUILD; do
+for v in SESSIONS SECONDS_MEASURED BASELINE FLOOR SKIP_BUILD; do
   if [[ -n "${!v:-}" ]]; then
     if [[ ${!v} == *" "* ]]; then env_line+="$v=\"${!v}\" "; else env_line+="$v=${!v} "; fi
   fi
@@ -148,10 +150,18 @@ if [[ $BASELINE == 1 ]]; then
   off=$(measure / heartbeat_off)
   log "heartbeats off: $off"
 fi
+# The same number of pings and pongs a second between two bare processes:
+# what the kernel alone charges the sender here (bench/heartbeat_floor.cpp).
+floor='{}'
+if [[ ${FLOOR:-1} == 1 ]]; then
+  floor=$("$build/bench/heartbeat_floor" --pairs $((2 * SESSIONS)) --seconds "$SECONDS_MEASURED")
+  log "kernel floor: $floor"
+fi
 
-$python - "$root/bench/RESULTS.md" "$hb" "$off" "${env_line}bench/heartbeat_cpu.sh${command_args:+ $command_args}" <<'EOF'
+$python - "$root/bench/RESULTS.md" "$hb" "$off" "$floor" "${env_line}bench/heartbeat_cpu.sh${command_args:+ $command_args}" <<'EOF'
 import datetime, json, os, re, sys
-path, hb, off, command = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+path, hb, off, floor = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+command = sys.argv[5]
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 load = " ".join(open("/proc/loadavg").read().split()[:3])
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -172,8 +182,15 @@ text = [
 for name, r in rows:
     text.append(f"| {name} | {r['sessions']} | {r['cpu_pct_of_one_core']} | {r['pings_per_s_to_clients']:.0f} | "
                 f"{r['rss_kib_per_session']} | {r['dropped'] + r['failed']} |")
-text += ["", f"tether's CPU over a {hb['window_s']} s window (utime+stime of the whole process).",
-         "<!-- END keep:heartbeat -->"]
+text += ["", f"tether's CPU over a {hb['window_s']} s window (utime+stime of the whole process)."]
+if floor:
+    text += ["", f"Kernel floor (bench/heartbeat_floor): one bare process sending {floor['pings_per_s']:.0f} "
+             f"6-byte frames a second over {floor['pairs']} loopback TCP connections, in the same ten bursts "
+             "a second, and reading each echo from a second process, uses "
+             f"**{floor['pinger_cpu_pct']}%** of one core ({floor['us_per_ping_pong']} µs per ping and pong), "
+             "with no TLS, no WebSocket and no timers. On loopback the sender's `sendto` also runs the "
+             "receiver's TCP input and wakes it; a remote peer does that work on its own machine."]
+text += ["<!-- END keep:heartbeat -->"]
 block = "\n".join(text)
 old = open(path).read() if os.path.exists(path) else "# tether benchmark results\n"
 pattern = re.compile(r"<!-- BEGIN keep:heartbeat -->.*?<!-- END keep:heartbeat -->", re.S)

@@ -1,16 +1,16 @@
 # bench/lib.sh: what bench/run.sh and bench/heartbeat_cpu.sh share. Sourced
 # by them (not run), after they set `root`, `build`, `loadgen` and `log`/`die`.
 
-# build_bench WANT: with WANT=1, builds tether, echo_backend and
-# tether_loadgen in Release into $build; then checks that all three exist.
+# build_bench WANT: with WANT=1, builds tether, echo_backend, tether_loadgen
+# and heartbeat_floor in Release into $build; then checks that they exist.
 build_bench() {
   if [[ $1 == 1 ]]; then
-    log "building tether, echo_backend, tether_loadgen (Release) in $build"
+    log "building tether, echo_backend, tether_loadgen, heartbeat_floor (Release) in $build"
     cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF -DTETHER_BENCH=ON >/dev/null
-    ninja -C "$build" tether echo_backend tether_loadgen >&2
+    ninja -C "$build" tether echo_backend tether_loadgen heartbeat_floor >&2
   fi
   local b
-  for b in "$build/tether" "$build/bench/echo_backend" "$loadgen"; do
+  for b in "$build/tether" "$build/bench/echo_backend" "$loadgen" "$build/bench/heartbeat_floor"; do
     [[ -x $b ]] || die "$b not built (SKIP_BUILD=0 builds it)"
   done
 }
