@@ -1,11 +1,12 @@
 #include "poller.hpp"
 
-#include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -13,6 +14,18 @@
 #include "poller_wait.hpp"
 
 namespace tether {
+namespace {
+
+/// The kernel rounds a thread's sleeps up by its timer slack, 50 µs by
+/// default: a 50 µs sleep then takes over 120 µs here. The worker's only
+/// timed sleep is this one, so its slack goes down to a microsecond.
+void sleep_precisely(std::chrono::microseconds d) {
+  static thread_local const bool slack_set = ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL) == 0;
+  (void)slack_set;
+  std::this_thread::sleep_for(d);
+}
+
+}  // namespace
 
 poller::poller(net::io_context& ioc, std::chrono::microseconds coalesce)
     : ioc_(ioc), coalesce_(coalesce) {
@@ -84,12 +97,34 @@ void poller::forget(pollable& p) {
 }
 
 int poller::dispatch_ready() {
-  batch b(*this);
-  const int n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
-  for (int i = 0; i < n; ++i) {
-    static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
+  int n = 0;
+  std::chrono::steady_clock::time_point start;
+  {
+    batch b(*this);
+    // Read here: flushing at the batch's end starts a batch of its own.
+    start = batch_start_;
+    n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
+    }
+  }
+  if (coalesce_.count() > 0) {
+    account(start, std::chrono::steady_clock::now());
   }
   return n;
+}
+
+void poller::account(std::chrono::steady_clock::time_point start,
+                     std::chrono::steady_clock::time_point end) {
+  window_busy_ += end - start;
+  const auto window = end - window_start_;
+  if (window < load_window) {
+    return;
+  }
+  const auto busy_percent = window_busy_ * 100 / window;
+  loaded_ = busy_percent >= (loaded_ ? coalesce_busy_percent_off : coalesce_busy_percent_on);
+  window_start_ = end;
+  window_busy_ = {};
 }
 
 void poller::run_ready() {
@@ -99,7 +134,7 @@ void poller::run_ready() {
     if (stopped_) {
       return;
     }
-    const bool busy = coalesce_.count() > 0 && n >= coalesce_min_events;
+    const bool busy = loaded_ && n >= coalesce_min_events;
     if (n == static_cast<int>(events_.size()) || (busy && round == coalesce_max_rounds)) {
       // More may be ready: let other handlers run first, then come back
       // without waiting for another edge.
@@ -114,10 +149,7 @@ void poller::run_ready() {
       wait_->start();
       return;
     }
-    const auto delay = std::chrono::duration_cast<std::chrono::nanoseconds>(coalesce_);
-    timespec ts{static_cast<time_t>(delay.count() / 1'000'000'000),
-                static_cast<long>(delay.count() % 1'000'000'000)};
-    ::nanosleep(&ts, nullptr);
+    sleep_precisely(coalesce_);
   }
 }
 

@@ -11,13 +11,15 @@
 // handler), so everything a batch produced for one socket leaves in one
 // write: corking across events, not only within one.
 //
-// Under load the poller coalesces, as a NIC moderates its interrupts: after
-// a batch of at least `coalesce_min_events` ready sockets it sleeps for the
-// coalescing delay and looks again, instead of blocking in epoll. A thread
-// blocked in epoll must be woken by every peer that writes to it, and the
-// waker pays for that (an inter-processor interrupt, which on a VM is an
-// exit to the hypervisor); a sleeping thread is woken by its own timer, and
-// finds a bigger batch. Light traffic (a few ready sockets) never waits.
+// Under load the poller coalesces, as a NIC moderates its interrupts: while
+// the worker is busy most of the time, after a batch of at least
+// `coalesce_min_events` ready sockets it sleeps for the coalescing delay and
+// looks again, instead of blocking in epoll. A thread blocked in epoll must
+// be woken by every peer that writes to it, and the waker pays for that (an
+// inter-processor interrupt, which on a VM is an exit to the hypervisor); a
+// sleeping thread is woken by its own timer, and finds a bigger batch. A
+// worker with time to spare, or a batch of a few sockets, never waits: there
+// the wake-ups are affordable and the delay would only add latency.
 #include <sys/epoll.h>
 
 #include <array>
@@ -54,6 +56,12 @@ class poller {
   static constexpr int coalesce_min_events = 4;
   /// Rounds of coalescing before asio's own handlers get the thread again.
   static constexpr int coalesce_max_rounds = 8;
+  /// Coalescing starts when the worker spent this share of a load window
+  /// handling batches, and stops below the second (hysteresis: the delays
+  /// themselves lower the share).
+  static constexpr int coalesce_busy_percent_on = 60;
+  static constexpr int coalesce_busy_percent_off = 45;
+  static constexpr std::chrono::milliseconds load_window{10};
 
   /// `coalesce`: the delay between busy batches; zero turns coalescing off.
   poller(net::io_context& ioc, std::chrono::microseconds coalesce);
@@ -100,6 +108,9 @@ class poller {
   void run_ready();
   /// One batch: reads the set once and dispatches; returns how many were ready.
   int dispatch_ready();
+  /// Adds a batch's duration to the load window; at the window's end decides
+  /// whether the worker is busy enough to coalesce.
+  void account(std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point end);
   void flush_all();
   void enter() {
     if (depth_++ == 0) {
@@ -114,6 +125,9 @@ class poller {
   std::vector<pollable*> dirty_;
   int depth_ = 0;
   std::chrono::steady_clock::time_point batch_start_;
+  std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration window_busy_{};
+  bool loaded_ = false;  // busy enough to coalesce
   bool flush_posted_ = false;
   bool stopped_ = false;
   std::array<epoll_event, 128> events_{};
