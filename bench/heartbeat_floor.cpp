@@ -53,6 +53,16 @@ void raise_fd_limit() {
   setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/// No Nagle (pings must leave at once, as tether's do), and in `ep` edge-triggered.
+void watch(int ep, int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = fd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
 /// The answerer: echoes whatever arrives, until the pinger goes away.
 [[noreturn]] void answer(const sockaddr_in& addr, int pairs) {
   const int ep = epoll_create1(0);
@@ -62,12 +72,7 @@ void raise_fd_limit() {
         errno != EINPROGRESS) {
       die("connect");
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
-    ev.data.fd = fd;
-    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    watch(ep, fd);
   }
   std::vector<epoll_event> events(256);
   char buf[256];
@@ -135,12 +140,7 @@ int main(int argc, char** argv) {
     if (fd < 0) {
       die("accept");
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
-    ev.data.fd = fd;
-    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    watch(ep, fd);
     fds.push_back(fd);
   }
   // A masked client frame with an empty payload would be 6 bytes: that is
