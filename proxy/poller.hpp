@@ -110,7 +110,8 @@ class poller {
   int dispatch_ready();
   /// Adds a batch's duration to the load window; at the window's end decides
   /// whether the worker is busy enough to coalesce.
-  void account(std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point end);
+  void account(std::chrono::steady_clock::time_point start,
+               std::chrono::steady_clock::time_point end);
   void flush_all();
   void enter() {
     if (depth_++ == 0) {

@@ -29,8 +29,9 @@ class worker;
 class server {
  public:
   /// Under load, how long a worker waits between batches of ready sockets
-  /// instead of blocking in epoll (poller.hpp). 50 µs measured best here
-  /// (bench/RESULTS.md); it is at most what one busy batch adds to latency.
+  /// instead of blocking in epoll (poller.hpp). In the bench's small-message
+  /// cells 25, 50 and 100 µs did about equally well; a busy batch can add up
+  /// to this much latency, so the default is not larger.
   static constexpr std::chrono::microseconds default_coalesce{50};
 
   /// `threads`: 0 means one per core. `coalesce`: zero turns coalescing off.
