@@ -109,22 +109,9 @@ int poller::dispatch_ready() {
     }
   }
   if (coalesce_.count() > 0) {
-    account(start, std::chrono::steady_clock::now());
+    load_.account(start, std::chrono::steady_clock::now());
   }
   return n;
-}
-
-void poller::account(std::chrono::steady_clock::time_point start,
-                     std::chrono::steady_clock::time_point end) {
-  window_busy_ += end - start;
-  const auto window = end - window_start_;
-  if (window < load_window) {
-    return;
-  }
-  const auto busy_percent = window_busy_ * 100 / window;
-  loaded_ = busy_percent >= (loaded_ ? coalesce_busy_percent_off : coalesce_busy_percent_on);
-  window_start_ = end;
-  window_busy_ = {};
 }
 
 void poller::run_ready() {
@@ -134,7 +121,7 @@ void poller::run_ready() {
     if (stopped_) {
       return;
     }
-    const bool busy = loaded_ && n >= coalesce_min_events;
+    const bool busy = load_.open() && n >= coalesce_min_events;
     if (n == static_cast<int>(events_.size()) || (busy && round == coalesce_max_rounds)) {
       // More may be ready: let other handlers run first, then come back
       // without waiting for another edge.

@@ -12,7 +12,7 @@
 // write: corking across events, not only within one.
 //
 // Under load the poller coalesces, as a NIC moderates its interrupts: while
-// the worker is busy most of the time, after a batch of at least
+// the worker is busy most of the time (load_gate.hpp), after a batch of at least
 // `coalesce_min_events` ready sockets it sleeps for the coalescing delay and
 // looks again, instead of blocking in epoll. A thread blocked in epoll must
 // be woken by every peer that writes to it, and the waker pays for that (an
@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "load_gate.hpp"
 #include "net.hpp"
 
 namespace tether {
@@ -56,12 +57,6 @@ class poller {
   static constexpr int coalesce_min_events = 4;
   /// Rounds of coalescing before asio's own handlers get the thread again.
   static constexpr int coalesce_max_rounds = 8;
-  /// Coalescing starts when the worker spent this share of a load window
-  /// handling batches, and stops below the second (hysteresis: the delays
-  /// themselves lower the share).
-  static constexpr int coalesce_busy_percent_on = 60;
-  static constexpr int coalesce_busy_percent_off = 45;
-  static constexpr std::chrono::milliseconds load_window{10};
 
   /// `coalesce`: the delay between busy batches; zero turns coalescing off.
   poller(net::io_context& ioc, std::chrono::microseconds coalesce);
@@ -108,10 +103,6 @@ class poller {
   void run_ready();
   /// One batch: reads the set once and dispatches; returns how many were ready.
   int dispatch_ready();
-  /// Adds a batch's duration to the load window; at the window's end decides
-  /// whether the worker is busy enough to coalesce.
-  void account(std::chrono::steady_clock::time_point start,
-               std::chrono::steady_clock::time_point end);
   void flush_all();
   void enter() {
     if (depth_++ == 0) {
@@ -126,9 +117,7 @@ class poller {
   std::vector<pollable*> dirty_;
   int depth_ = 0;
   std::chrono::steady_clock::time_point batch_start_;
-  std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::duration window_busy_{};
-  bool loaded_ = false;  // busy enough to coalesce
+  load_gate load_{std::chrono::steady_clock::now()};
   bool flush_posted_ = false;
   bool stopped_ = false;
   std::array<epoll_event, 128> events_{};
