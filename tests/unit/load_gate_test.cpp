@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <initializer_list>
 
 #include "load_gate.hpp"
 
@@ -22,6 +23,12 @@ struct feed {
     now += load_gate::window;
     gate.account(now, now);
   }
+
+  void windows(std::initializer_list<int> percents) {
+    for (int percent : percents) {
+      window(percent);
+    }
+  }
 };
 
 }  // namespace
@@ -30,8 +37,7 @@ BOOST_AUTO_TEST_SUITE(load_gate_test)
 
 BOOST_AUTO_TEST_CASE(opens_after_three_busy_windows_in_a_row) {
   feed f;
-  f.window(100);
-  f.window(100);
+  f.windows({100, 100});
   BOOST_TEST(!f.gate.open());
   f.window(100);
   BOOST_TEST(f.gate.open());
@@ -40,11 +46,7 @@ BOOST_AUTO_TEST_CASE(opens_after_three_busy_windows_in_a_row) {
 // A burst at moderate load: two busy windows, then one with time to spare.
 BOOST_AUTO_TEST_CASE(a_quiet_window_starts_the_count_again) {
   feed f;
-  f.window(100);
-  f.window(100);
-  f.window(30);
-  f.window(100);
-  f.window(100);
+  f.windows({100, 100, 30, 100, 100});
   BOOST_TEST(!f.gate.open());
   f.window(100);
   BOOST_TEST(f.gate.open());
@@ -52,9 +54,7 @@ BOOST_AUTO_TEST_CASE(a_quiet_window_starts_the_count_again) {
 
 BOOST_AUTO_TEST_CASE(a_window_below_the_upper_share_does_not_count) {
   feed f;
-  for (int i = 0; i < 10; ++i) {
-    f.window(55);
-  }
+  f.windows({55, 55, 55, 55, 55, 55, 55, 55, 55, 55});
   BOOST_TEST(!f.gate.open());
 }
 
@@ -62,12 +62,9 @@ BOOST_AUTO_TEST_CASE(a_window_below_the_upper_share_does_not_count) {
 // as it was.
 BOOST_AUTO_TEST_CASE(once_open_it_closes_only_below_the_lower_share) {
   feed f;
-  for (int i = 0; i < 3; ++i) {
-    f.window(100);
-  }
+  f.windows({100, 100, 100});
   BOOST_REQUIRE(f.gate.open());
-  f.window(50);
-  f.window(50);
+  f.windows({50, 50});
   BOOST_TEST(f.gate.open());
   f.window(40);
   BOOST_TEST(!f.gate.open());
@@ -79,13 +76,17 @@ BOOST_AUTO_TEST_CASE(once_open_it_closes_only_below_the_lower_share) {
 // a window is judged only when it has run its length.
 BOOST_AUTO_TEST_CASE(short_batches_add_up_within_a_window) {
   feed f;
-  for (int w = 0; w < 3; ++w) {
+  auto ten_batches = [&f] {
     for (int i = 0; i < 10; ++i) {
       f.gate.account(f.now, f.now + 800us);
       f.now += 1ms;
     }
     f.gate.account(f.now, f.now);
-  }
+  };
+  ten_batches();
+  ten_batches();
+  BOOST_TEST(!f.gate.open());
+  ten_batches();
   BOOST_TEST(f.gate.open());
 }
 
