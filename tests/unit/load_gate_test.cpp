@@ -18,7 +18,7 @@ struct feed {
 
   /// One window: busy for `percent` of it, then a last (empty) batch at its end.
   void window(int percent) {
-    const auto busy = load_gate::window * percent / 100;
+    const auto busy = std::chrono::microseconds(load_gate::window) * percent / 100;
     gate.account(now, now + busy);
     now += load_gate::window;
     gate.account(now, now);
@@ -37,9 +37,9 @@ BOOST_AUTO_TEST_SUITE(load_gate_test)
 
 BOOST_AUTO_TEST_CASE(opens_after_three_busy_windows_in_a_row) {
   feed f;
-  f.windows({100, 100});
+  f.windows({60, 60});
   BOOST_TEST(!f.gate.open());
-  f.window(100);
+  f.window(60);
   BOOST_TEST(f.gate.open());
 }
 
@@ -54,7 +54,7 @@ BOOST_AUTO_TEST_CASE(a_quiet_window_starts_the_count_again) {
 
 BOOST_AUTO_TEST_CASE(a_window_below_the_upper_share_does_not_count) {
   feed f;
-  f.windows({55, 55, 55, 55, 55, 55, 55, 55, 55, 55});
+  f.windows({59, 59, 59, 59, 59, 59, 59, 59, 59, 59});
   BOOST_TEST(!f.gate.open());
 }
 
@@ -64,9 +64,9 @@ BOOST_AUTO_TEST_CASE(once_open_it_closes_only_below_the_lower_share) {
   feed f;
   f.windows({100, 100, 100});
   BOOST_REQUIRE(f.gate.open());
-  f.windows({50, 50});
+  f.windows({46, 46});
   BOOST_TEST(f.gate.open());
-  f.window(40);
+  f.window(44);
   BOOST_TEST(!f.gate.open());
   f.window(100);
   BOOST_TEST(!f.gate.open());
