@@ -29,8 +29,10 @@
 // Why not Beast's websocket::stream over asio::ssl::stream: on the benchmark
 // machine the load generator shares one core with the backend, so its cost per
 // message bounds what any proxy can show. This client drives OpenSSL directly
-// on the socket's descriptor (readiness waits through asio, C++20 coroutines)
-// and writes frames itself: pongs are answered, every message is masked as
+// on the socket's descriptor (C++20 coroutines on asio; once a session is open
+// its readiness comes from the worker's own edge-triggered epoll set, and a
+// short read is taken to mean the socket is empty, so a round trip costs one
+// recv and one send) and writes frames itself: pongs are answered, every message is masked as
 // RFC 6455 requires (a fixed key per session, the payload masked once up
 // front), several frames leave in one TLS record, and nothing is allocated per
 // message. Server frames are parsed as a stream (fragmented messages, control
@@ -47,6 +49,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -54,11 +57,13 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -558,8 +563,24 @@ struct conn {
   clock_type::time_point next_send;
   bool timer_armed = false;
 
+  // run mode, once open: readiness comes from the worker's own edge-triggered
+  // epoll set (worker::watch), so a wait costs no syscall. asio's async_wait
+  // re-arms its epoll entry with epoll_ctl on every wait: one more syscall per
+  // round trip on the load generator's core, which is the one that limits the
+  // unpipelined cells.
+  bool watched = false;
+  bool readable = true;   // no EAGAIN seen since the last EPOLLIN edge
+  bool writable = true;
+  bool rx_empty = false;  // the last recv was short; cleared by the next edge
+  net::any_completion_handler<void(error_code)> read_waiter;
+  net::any_completion_handler<void(error_code)> write_waiter;
+
   io_status read_some(char* p, std::size_t n, std::size_t& got);
   io_status write_some(const char* p, std::size_t n, std::size_t& put);
+  io_status read_some_raw(char* p, std::size_t n, std::size_t& got);
+  io_status recv_raw(char* p, std::size_t n, std::size_t& got);
+  io_status write_some_raw(const char* p, std::size_t n, std::size_t& put);
+  void note_blocked(io_status st);
   awaitable<bool> wait(io_status st);
   awaitable<bool> write_all(const char* p, std::size_t n);
   awaitable<bool> open_session();
@@ -594,12 +615,102 @@ struct worker {
   std::uint64_t late_sends = 0;   // --rate: measured sends that slipped the schedule
   std::atomic<long> outstanding{0};
   std::thread thread;
+
+  // The readiness set behind conn::watched, itself waited on through asio.
+  int ep = -1;
+  net::posix::stream_descriptor ep_desc{ioc};
+  std::vector<epoll_event> events = std::vector<epoll_event>(256);
+  void watch(conn& c);
+  void arm();
+  void on_ready();
 };
+
+void worker::watch(conn& c) {
+  if (ep < 0) {
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) {
+      return;  // asio's waits still work
+    }
+    ep_desc.assign(ep);
+    arm();
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, c.sock.native_handle(), &ev) == 0) {
+    c.watched = true;
+    c.readable = c.writable = true;
+  }
+}
+
+void worker::arm() {
+  ep_desc.async_wait(net::posix::stream_descriptor::wait_read, [this](error_code ec) {
+    if (!ec) {
+      on_ready();
+    }
+  });
+}
+
+/// Marks each ready session and resumes the coroutine waiting on it, inline.
+void worker::on_ready() {
+  for (;;) {
+    const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      auto& c = *static_cast<conn*>(events[i].data.ptr);
+      const auto e = events[i].events;
+      if ((e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+        c.readable = true;
+        c.rx_empty = false;
+        if (c.read_waiter) {
+          std::move(c.read_waiter)(error_code{});
+        }
+      }
+      if ((e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+        c.writable = true;
+        if (c.write_waiter) {
+          std::move(c.write_waiter)(error_code{});
+        }
+      }
+    }
+    if (n < static_cast<int>(events.size())) {
+      break;
+    }
+  }
+  arm();
+}
 
 conn::conn(worker& w_) : w(w_), sock(w_.ioc), send_timer(w_.ioc) {}
 
 io_status conn::read_some(char* p, std::size_t n, std::size_t& got) {
+  const auto st = read_some_raw(p, n, got);
+  note_blocked(st);
+  return st;
+}
+
+io_status conn::write_some(const char* p, std::size_t n, std::size_t& put) {
+  const auto st = write_some_raw(p, n, put);
+  note_blocked(st);
+  return st;
+}
+
+/// Either direction's want_read or want_write comes from an EAGAIN on the
+/// socket: until the next edge, that direction is not ready.
+void conn::note_blocked(io_status st) {
+  if (st == io_status::want_read) {
+    readable = false;
+  } else if (st == io_status::want_write) {
+    writable = false;
+  }
+}
+
+io_status conn::read_some_raw(char* p, std::size_t n, std::size_t& got) {
   got = 0;
+  if (watched && rx_empty && (ssl == nullptr || SSL_has_pending(ssl) == 0)) {
+    // The last recv emptied the socket and no edge came since: the read
+    // that would say EAGAIN is a syscall saved per round trip.
+    rx_empty = false;
+    return io_status::want_read;
+  }
   if (ssl != nullptr) {
     ERR_clear_error();
     if (SSL_read_ex(ssl, p, n, &got) == 1) {
@@ -612,10 +723,16 @@ io_status conn::read_some(char* p, std::size_t n, std::size_t& got) {
       default: return io_status::error;
     }
   }
+  return recv_raw(p, n, got);
+}
+
+/// The socket's recv, for the plain path and under TLS (socket_bio_read).
+io_status conn::recv_raw(char* p, std::size_t n, std::size_t& got) {
   for (;;) {
     const ssize_t r = ::recv(sock.native_handle(), p, n, 0);
     if (r > 0) {
       got = static_cast<std::size_t>(r);
+      rx_empty = got < n;  // a short read took all there was
       return io_status::ok;
     }
     if (r == 0) {
@@ -628,7 +745,50 @@ io_status conn::read_some(char* p, std::size_t n, std::size_t& got) {
   }
 }
 
-io_status conn::write_some(const char* p, std::size_t n, std::size_t& put) {
+// OpenSSL's socket BIO, but reading through conn::recv_raw so that a short
+// read is seen (rx_empty).
+int socket_bio_read(BIO* b, char* p, std::size_t n, std::size_t* got) {
+  BIO_clear_retry_flags(b);
+  const auto st = static_cast<conn*>(BIO_get_data(b))->recv_raw(p, n, *got);
+  if (st == io_status::want_read) {
+    BIO_set_retry_read(b);
+  }
+  return st == io_status::ok ? 1 : 0;
+}
+
+int socket_bio_write(BIO* b, const char* p, std::size_t n, std::size_t* put) {
+  BIO_clear_retry_flags(b);
+  const int fd = static_cast<conn*>(BIO_get_data(b))->sock.native_handle();
+  for (;;) {
+    const ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0) {
+      *put = static_cast<std::size_t>(r);
+      return 1;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      BIO_set_retry_write(b);
+    }
+    return 0;
+  }
+}
+
+long socket_bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+BIO_METHOD* socket_bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "loadgen socket");
+    BIO_meth_set_read_ex(m, socket_bio_read);
+    BIO_meth_set_write_ex(m, socket_bio_write);
+    BIO_meth_set_ctrl(m, socket_bio_ctrl);
+    return m;
+  }();
+  return method;
+}
+
+io_status conn::write_some_raw(const char* p, std::size_t n, std::size_t& put) {
   put = 0;
   if (ssl != nullptr) {
     ERR_clear_error();
@@ -655,6 +815,23 @@ io_status conn::write_some(const char* p, std::size_t n, std::size_t& put) {
 }
 
 awaitable<bool> conn::wait(io_status st) {
+  const bool for_write = st == io_status::want_write;
+  auto& waiter = for_write ? write_waiter : read_waiter;
+  if (watched && !waiter) {  // a second waiter for the same edge takes asio's path
+    if (closed) {
+      co_return false;
+    }
+    if (!(for_write ? writable : readable)) {
+      auto [ec] = co_await net::async_initiate<decltype(use_tuple), void(error_code)>(
+          // Boost 1.81's move assignment recurses forever; swap instead.
+          [&waiter](auto handler) { decltype(read_waiter)(std::move(handler)).swap(waiter); },
+          use_tuple);
+      if (ec) {
+        co_return false;
+      }
+    }
+    co_return !closed;
+  }
   auto [ec] = co_await sock.async_wait(st == io_status::want_write ? tcp::socket::wait_write : tcp::socket::wait_read,
                                        use_tuple);
   co_return !ec;
@@ -687,6 +864,7 @@ void conn::reset() {
   sock.close(ignored);
   send_timer.cancel();
   timer_armed = false;
+  watched = false;
   setup_done = closed = close_sent = close_received = failed = false;
   pending_in.clear();
   out.clear();
@@ -730,7 +908,10 @@ awaitable<bool> conn::open_session() {
 
   if (g->tgt.tls) {
     ssl = SSL_new(g->ssl_ctx);
-    SSL_set_fd(ssl, sock.native_handle());
+    BIO* bio = BIO_new(socket_bio_method());
+    BIO_set_data(bio, this);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl, bio, bio);
     SSL_set_connect_state(ssl);
     if (!g->tgt.host_is_ip) {
       SSL_set_tlsext_host_name(ssl, g->tgt.host.c_str());
@@ -847,6 +1028,12 @@ void conn::finish() {
   }
   error_code ignored;
   sock.close(ignored);
+  // Closing removed the socket from the worker's set: no edge will come.
+  for (auto* waiter : {&read_waiter, &write_waiter}) {
+    if (*waiter) {
+      net::post(w.ioc, [h = std::move(*waiter)]() mutable { std::move(h)(net::error::operation_aborted); });
+    }
+  }
 }
 
 void conn::flush() {
@@ -1241,6 +1428,7 @@ awaitable<void> session_opener(worker& w) {
       }
     }
     g->opened.fetch_add(1);
+    w.watch(c);
     net::co_spawn(w.ioc, c.pump(), net::detached);
   }
 }
