@@ -11,10 +11,13 @@
 # so that tether pings both legs of every session once a second (the clients
 # and the backend answer with pongs), waits for the heartbeats to settle, and
 # measures tether's CPU time (utime+stime, /proc/PID/stat) over
-# SECONDS_MEASURED (30). Then, unless BASELINE=0, the same with heartbeats off,
-# to separate the heartbeats from the cost of merely holding the sessions.
+# SECONDS_MEASURED (30). Then, unless CLIENT_ONLY=0, the same with pings on
+# the client leg only (the leg a load balancer or NAT cuts; a sidecar's
+# upstream leg is loopback). Then, unless BASELINE=0, the same with heartbeats
+# off, to separate the heartbeats from the cost of merely holding the sessions.
 # Then, unless FLOOR=0, bench/heartbeat_floor with as many pings a second
-# between two bare processes: the kernel's share, which no proxy avoids.
+# between two bare processes, for both legs and for one: the kernel's share,
+# which no proxy avoids.
 # Prints percent of one core and writes it into bench/RESULTS.md (its own
 # section, which bench/run.sh keeps).
 #
@@ -32,7 +35,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 command_args="$*"
 env_line=""
-for v in SESSIONS SECONDS_MEASURED BASELINE FLOOR SKIP_BUILD; do
+for v in SESSIONS SECONDS_MEASURED CLIENT_ONLY BASELINE FLOOR SKIP_BUILD; do
   if [[ -n "${!v:-}" ]]; then
     if [[ ${!v} == *" "* ]]; then env_line+="$v=\"${!v}\" "; else env_line+="$v=${!v} "; fi
   fi
@@ -145,6 +148,11 @@ EOF
 log "$SESSIONS sessions, tether --threads 2, ${SECONDS_MEASURED} s window"
 hb=$(measure /hb1 heartbeat_1s)
 log "heartbeats 1 s: $hb"
+hbc='{}'
+if [[ ${CLIENT_ONLY:-1} == 1 ]]; then
+  hbc=$(measure /hbc heartbeat_client)
+  log "heartbeats 1 s, client leg only: $hbc"
+fi
 off='{}'
 if [[ $BASELINE == 1 ]]; then
   off=$(measure / heartbeat_off)
@@ -153,19 +161,27 @@ fi
 # The same number of pings and pongs a second between two bare processes:
 # what the kernel alone charges the sender here (bench/heartbeat_floor.cpp).
 floor='{}'
+floor1='{}'
 if [[ ${FLOOR:-1} == 1 ]]; then
   floor=$("$build/bench/heartbeat_floor" --pairs $((2 * SESSIONS)) --seconds "$SECONDS_MEASURED")
   log "kernel floor: $floor"
+  if [[ $hbc != '{}' ]]; then
+    floor1=$("$build/bench/heartbeat_floor" --pairs "$SESSIONS" --seconds "$SECONDS_MEASURED")
+    log "kernel floor, one leg: $floor1"
+  fi
 fi
 
-$python - "$root/bench/RESULTS.md" "$hb" "$off" "$floor" "${env_line}bench/heartbeat_cpu.sh${command_args:+ $command_args}" <<'EOF'
+$python - "$root/bench/RESULTS.md" "$hb" "$hbc" "$off" "$floor" "$floor1" \
+  "${env_line}bench/heartbeat_cpu.sh${command_args:+ $command_args}" <<'EOF'
 import datetime, json, os, re, sys
-path, hb, off, floor = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
-command = sys.argv[5]
+path = sys.argv[1]
+hb, hbc, off, floor, floor1 = (json.loads(a) for a in sys.argv[2:7])
+command = sys.argv[7]
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 load = " ".join(open("/proc/loadavg").read().split()[:3])
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-rows = [("1 s on both legs", hb)] + ([("off", off)] if off else [])
+rows = [("1 s on both legs", hb)] + ([("1 s on the client leg only", hbc)] if hbc else []) + \
+    ([("off", off)] if off else [])
 text = [
     "<!-- BEGIN keep:heartbeat -->",
     "## Heartbeats at scale (bench/heartbeat_cpu.sh)",
@@ -190,6 +206,9 @@ if floor:
              f"**{floor['pinger_cpu_pct']}%** of one core ({floor['us_per_ping_pong']} µs per ping and pong), "
              "with no TLS, no WebSocket and no timers. On loopback the sender's `sendto` also runs the "
              "receiver's TCP input and wakes it; a remote peer does that work on its own machine."]
+    if floor1:
+        text += ["", f"The same with {floor1['pairs']} connections (one leg a session): "
+                 f"**{floor1['pinger_cpu_pct']}%** ({floor1['us_per_ping_pong']} µs per ping and pong)."]
 text += ["<!-- END keep:heartbeat -->"]
 block = "\n".join(text)
 old = open(path).read() if os.path.exists(path) else "# tether benchmark results\n"
