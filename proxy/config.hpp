@@ -100,6 +100,7 @@ struct reconnect_config {
 struct limits_config {
   std::size_t max_message_size = 1024 * 1024;
   duration handshake_timeout{10000};
+  duration http_idle_timeout{60000};  // plain HTTP exchange with no byte moving; 0: none
 };
 
 /// A parsed ws:// or wss:// upstream address.

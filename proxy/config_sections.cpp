@@ -190,10 +190,11 @@ void apply_reconnect(parse_context& ctx, const field& at, reconnect_config& out)
 }
 
 void apply_limits(parse_context& ctx, const field& at, limits_config& out) {
-  map_reader m(ctx, at, {"max_message_size", "handshake_timeout"});
+  map_reader m(ctx, at, {"max_message_size", "handshake_timeout", "http_idle_timeout"});
   if (m.ok()) {
     m.get_size("max_message_size", out.max_message_size, true);
     m.get_duration("handshake_timeout", out.handshake_timeout);
+    m.get_duration("http_idle_timeout", out.http_idle_timeout);
   }
 }
 

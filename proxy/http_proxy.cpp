@@ -25,14 +25,15 @@ constexpr std::size_t body_piece = 16 * 1024;
 /// `out`, after writing the header. Returns {read error, write error}.
 template <bool IsRequest>
 awaitable<std::pair<error_code, error_code>> relay_message(
-    transport& in, beast::flat_buffer& in_buffer, http::parser<IsRequest, http::buffer_body>& parser,
-    transport& out) {
+    transport& in, beast::flat_buffer& in_buffer,
+    http::parser<IsRequest, http::buffer_body>& parser, transport& out, http_progress& progress) {
   auto& msg = parser.get();
   http::serializer<IsRequest, http::buffer_body> sr{msg};
   std::unique_ptr<char[]> piece(new char[body_piece]);
   if (auto [ec, n] = co_await http::async_write_header(out, sr, use_tuple); ec) {
     co_return std::pair{error_code{}, ec};
   }
+  progress.touch();
   do {
     if (!parser.is_done()) {
       msg.body().data = piece.get();
@@ -46,6 +47,7 @@ awaitable<std::pair<error_code, error_code>> relay_message(
       if (ec) {
         co_return std::pair{ec, error_code{}};
       }
+      progress.touch();
       msg.body().size = body_piece - msg.body().size;
       // No bytes this time: a null buffer, because an empty one would be
       // written as the last chunk.
@@ -63,6 +65,7 @@ awaitable<std::pair<error_code, error_code>> relay_message(
     if (ec) {
       co_return std::pair{error_code{}, ec};
     }
+    progress.touch();
   } while (!parser.is_done() || !sr.is_done());
   co_return std::pair{error_code{}, error_code{}};
 }
@@ -81,7 +84,8 @@ void reframe(Message& msg, bool had_length, bool chunked_or_eof) {
 awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client_buffer,
                                    http::request_parser<http::buffer_body>& parser,
                                    const route_runtime& route, http_upstream_cache& cache,
-                                   const std::string& client_ip, bool client_tls) {
+                                   const std::string& client_ip, bool client_tls,
+                                   http_progress& progress) {
   const auto& rc = *route.cfg;
   auto& req = parser.get();
   const bool client_keep_alive = req.keep_alive();
@@ -131,11 +135,13 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
       }
       cache.leg = std::move(leg);
       cache.route = &route;
+      progress.touch();
     }
     const bool retry = reused && resendable && attempt == 0;
     req.target(upstream_target(client_target, rc.path, rc.upstream.strip_prefix,
                                rc.upstream.urls[cache.url_index].path));
-    auto [rec, wec] = co_await relay_message<true>(client, client_buffer, parser, *cache.leg);
+    auto [rec, wec] =
+        co_await relay_message<true>(client, client_buffer, parser, *cache.leg, progress);
     if (rec) {
       cache.leg.reset();
       co_return http_outcome::close;
@@ -151,7 +157,12 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
     auto& p = parser_slot.emplace();
     p.body_limit(boost::none);
     p.skip(head);
+    progress.awaiting_upstream = true;
     auto [ec, n] = co_await http::async_read_header(*cache.leg, cache.buffer, p, use_tuple);
+    if (progress.timed_out) {
+      co_await fail(http::status::gateway_timeout, "upstream did not answer in time\n");
+      co_return http_outcome::close;
+    }
     if (ec && retry) {
       cache.leg.reset();
       continue;
@@ -160,6 +171,7 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
       co_await fail(http::status::bad_gateway, "no response from upstream\n");
       co_return http_outcome::close;
     }
+    progress.touch();
     break;
   }
   // Interim answers: 100 was already sent by tether; others (103) pass on.
@@ -175,10 +187,13 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
     p.body_limit(boost::none);
     p.skip(head);
     if (auto [ec, n] = co_await http::async_read_header(*cache.leg, cache.buffer, p, use_tuple); ec) {
-      co_await fail(http::status::bad_gateway, "no response from upstream\n");
+      co_await fail(progress.timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+                    "no response from upstream\n");
       co_return http_outcome::close;
     }
+    progress.touch();
   }
+  progress.awaiting_upstream = false;
   auto& rp = *parser_slot;
   auto& res = rp.get();
   const bool upstream_keep_alive = res.keep_alive();
@@ -198,7 +213,7 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
   }
   res.version(client_version);
   res.keep_alive(keep);
-  auto [rrec, rwec] = co_await relay_message<false>(*cache.leg, cache.buffer, rp, client);
+  auto [rrec, rwec] = co_await relay_message<false>(*cache.leg, cache.buffer, rp, client, progress);
   if (rrec || rwec || !upstream_keep_alive || until_eof) {
     cache.leg.reset();
   }

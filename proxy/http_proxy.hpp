@@ -5,6 +5,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -24,10 +25,21 @@ struct http_upstream_cache {
 
 enum class http_outcome { keep_alive, close, upstream_unreachable };
 
+/// What the session's timer needs to end an exchange that stopped moving
+/// (limits.http_idle_timeout): when a byte last moved, and which side is
+/// being waited for.
+struct http_progress {
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  bool awaiting_upstream = false;  // the request is out; no response header yet
+  bool timed_out = false;          // set by the timer before it closes a side
+  void touch() { last = std::chrono::steady_clock::now(); }
+};
+
 /// Proxies the request whose header `parser` has read from `client`.
 awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client_buffer,
                                    http::request_parser<http::buffer_body>& parser,
                                    const route_runtime& route, http_upstream_cache& cache,
-                                   const std::string& client_ip, bool client_tls);
+                                   const std::string& client_ip, bool client_tls,
+                                   http_progress& progress);
 
 }  // namespace tether

@@ -120,10 +120,21 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
       co_await serve_websocket(parser, buffer);
       co_return true;
     }
-    // Plain HTTP: the handshake deadline applies to each request's header only.
+    // Plain HTTP: the handshake deadline applies to each request's header
+    // only; the exchange itself ends if nothing moves for http_idle_timeout.
     worker_.wheel().cancel(*this);
+    http_progress progress;
+    const auto idle = route_->cfg->limits.http_idle_timeout;
+    if (idle.count() > 0) {
+      http_progress_ = &progress;
+      http_cache_ = &cache;
+      worker_.wheel().schedule(*this, progress.last + idle);
+    }
     const auto outcome = co_await proxy_http(*client_io_, buffer, parser, *route_, cache, client_ip_,
-                                             listener_->tls() != nullptr);
+                                             listener_->tls() != nullptr, progress);
+    http_progress_ = nullptr;
+    http_cache_ = nullptr;
+    worker_.wheel().cancel(*this);
     if (outcome == http_outcome::upstream_unreachable) {
       fail_handshake(handshake_failure::upstream_unreachable);
     }

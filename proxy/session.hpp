@@ -23,6 +23,8 @@
 namespace tether {
 
 class worker;
+struct http_progress;
+struct http_upstream_cache;
 
 class session final : public std::enable_shared_from_this<session>,
                       public wheel_entry,
@@ -90,6 +92,8 @@ class session final : public std::enable_shared_from_this<session>,
   void enter_closing();
   void finish_if_done();
   void schedule_next(steady::time_point now);
+  /// The wheel's call while a plain HTTP exchange runs.
+  void http_idle(steady::time_point now);
 
   worker& worker_;
   std::shared_ptr<const runtime> rt_;
@@ -102,6 +106,9 @@ class session final : public std::enable_shared_from_this<session>,
   std::unique_ptr<transport> client_io_;  // until the relay starts
   steady::time_point deadline_{};         // handshake or close deadline
   bool timed_out_ = false;                // the handshake deadline passed
+  // While a plain HTTP exchange runs: its progress and upstream connection.
+  http_progress* http_progress_ = nullptr;
+  http_upstream_cache* http_cache_ = nullptr;
   std::string client_ip_;
   steady::time_point started_ = steady::now();
   std::size_t reconnects_ = 0;

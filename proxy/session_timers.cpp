@@ -1,10 +1,12 @@
-// The timer half of session: the handshake deadline, idle pings and dead
-// peers on both legs, app heartbeats, and the close deadline. All of it runs
+// The timer half of session: the handshake deadline, the idle limit of a
+// plain HTTP exchange, idle pings and dead peers on both legs, app
+// heartbeats, and the close deadline. All of it runs
 // from one wheel entry whose deadline is recomputed here; the data path only
 // stamps times.
 #include <spdlog/spdlog.h>
 
 #include "heartbeat_text.hpp"
+#include "http_proxy.hpp"
 #include "session.hpp"
 #include "worker.hpp"
 
@@ -28,6 +30,24 @@ steady::time_point on_grid(steady::time_point t, steady::duration interval) {
 
 }  // namespace
 
+void session::http_idle(steady::time_point now) {
+  const auto due = http_progress_->last + route_->cfg->limits.http_idle_timeout;
+  if (now < due) {
+    worker_.wheel().schedule(*this, due);
+    return;
+  }
+  // Waiting for the response: only the upstream is closed, so that the
+  // client still gets a 504. Otherwise either side may be the stalled one.
+  http_progress_->timed_out = true;
+  spdlog::debug("route {}: HTTP exchange with {} idle, ended", route_->cfg->name, client_ip_);
+  if (http_cache_->leg) {
+    http_cache_->leg->close();
+  }
+  if (!http_progress_->awaiting_upstream && client_io_) {
+    client_io_->close();
+  }
+}
+
 bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
                         steady::time_point now) {
   if (c.ping_interval.count() == 0 || l.closed() || l.close_sent()) {
@@ -46,6 +66,10 @@ bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
 }
 
 void session::on_timer(steady::time_point now) {
+  if (phase_ == phase::handshake && http_progress_ != nullptr) {
+    http_idle(now);
+    return;
+  }
   if (phase_ == phase::handshake) {
     if (now >= deadline_) {
       timed_out_ = true;

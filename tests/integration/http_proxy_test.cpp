@@ -374,4 +374,54 @@ BOOST_AUTO_TEST_CASE(wss_route_proxies_http_over_https) {
   BOOST_CHECK_EQUAL(origin.requests().size(), 1u);
 }
 
+// limits.http_idle_timeout: an exchange in which nothing moves ends, so a
+// stalled client or a hung origin cannot hold a connection (and a place
+// under max_connections) forever. The wheel's tick is 100 ms: it fires
+// between the limit and a tick or two after.
+const std::string idle_300ms = "    limits: {http_idle_timeout: 300ms}\n";
+
+BOOST_AUTO_TEST_CASE(origin_that_never_answers_gets_504_at_http_idle_timeout) {
+  http_origin origin;
+  tether_instance t(listener_yaml() + route_to(origin.url(), {}, idle_300ms));
+  conn c(t.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto res = c.request(make(http::verb::get, "/hang"), 5000ms);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE_MESSAGE(res, "no answer within 5 s");
+  BOOST_CHECK_EQUAL(res->result_int(), 504);
+  BOOST_CHECK_GE(elapsed, 290ms);
+  BOOST_CHECK_LT(elapsed, 3000ms);
+  BOOST_CHECK_EQUAL(origin.requests().size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(stalled_request_body_is_cut_at_http_idle_timeout) {
+  http_origin origin;
+  tether_instance t(listener_yaml() + route_to(origin.url(), {}, idle_300ms));
+  conn c(t.port());
+  BOOST_REQUIRE(
+      !c.write("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789"));
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto got = c.read_all(5000ms);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  BOOST_CHECK_MESSAGE(c.eof(), "tether kept the connection of a stalled upload for 5 s");
+  BOOST_CHECK_EQUAL(got, "");  // no response: the request never ended
+  BOOST_CHECK_GE(elapsed, 290ms);
+  BOOST_CHECK_LT(elapsed, 3000ms);
+  // Only that connection ended: tether goes on serving others.
+  BOOST_CHECK_EQUAL(http_get(t.port(), "/ok").body(), "target=/ok");
+}
+
+BOOST_AUTO_TEST_CASE(http_idle_timeout_counts_silence_not_total_time) {
+  // Five chunks 200 ms apart take a second, over three times the limit,
+  // but the exchange is never 300 ms silent.
+  http_origin origin;
+  tether_instance t(listener_yaml() +
+                    route_to(origin.url(), {}, "    limits: {http_idle_timeout: 500ms}\n"));
+  conn c(t.port());
+  auto res = c.request(make(http::verb::get, "/drip"), 5000ms);
+  BOOST_REQUIRE(res);
+  BOOST_CHECK_EQUAL(res->result_int(), 200);
+  BOOST_CHECK_EQUAL(res->body(), "abcde");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -142,6 +142,8 @@ struct origin_request {
 ///   /eof             200 without length, body "until-eof body", then closes
 ///   /stream          200 chunked: "first" at once, "second" one second later
 ///   /then-close      200, body "then-close" (keep-alive), then closes 50 ms later
+///   /hang            reads the request and never answers
+///   /drip            200 chunked: "a" to "e", one every 200 ms
 ///   /status/NNN      NNN, body "status NNN", X-Origin: yes
 ///   any HEAD         200, Content-Length: 1234, X-Head: yes, no body
 ///   anything else    200, body "target=" + target

@@ -118,6 +118,20 @@ struct http_origin::impl {
         net::steady_timer pause(ioc, std::chrono::milliseconds(1000));
         co_await pause.async_wait(use_tuple);
         ok = ok && co_await write_raw(stream, "6\r\nsecond\r\n0\r\n\r\n");
+      } else if (path == "/hang") {
+        // Never answers; the test's end (ioc.stop) abandons this.
+        net::steady_timer pause(ioc, std::chrono::seconds(60));
+        co_await pause.async_wait(use_tuple);
+        co_return;
+      } else if (path == "/drip") {
+        // Five chunks 200 ms apart: a second in all, never 200 ms silent.
+        ok = co_await write_raw(stream, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (char c = 'a'; ok && c <= 'e'; ++c) {
+          net::steady_timer pause(ioc, std::chrono::milliseconds(200));
+          co_await pause.async_wait(use_tuple);
+          ok = co_await write_raw(stream, std::string("1\r\n") + c + "\r\n");
+        }
+        ok = ok && co_await write_raw(stream, "0\r\n\r\n");
       } else if (path == "/then-close") {
         // A normal keep-alive answer, then the origin drops the idle
         // connection (as servers with a short keep-alive timeout do).

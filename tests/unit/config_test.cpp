@@ -385,6 +385,7 @@ routes:
       backoff: { multiplier: 3 }
     limits:
       handshake_timeout: 2s
+      http_idle_timeout: 90s
   - name: b
     upstream: { url: "ws://h" }
     reconnect:
@@ -406,6 +407,7 @@ routes:
   BOOST_TEST(a.reconnect.backoff.jitter == 0.2);
   BOOST_TEST(a.limits.max_message_size == 64u * 1024);
   BOOST_TEST(a.limits.handshake_timeout.count() == 2'000);
+  BOOST_TEST(a.limits.http_idle_timeout.count() == 90'000);
 
   const auto& b = cfg->routes[1];
   BOOST_TEST(b.heartbeat.client.ping_interval.count() == 5'000);
@@ -414,6 +416,7 @@ routes:
   BOOST_TEST(b.heartbeat.client.answer.size() == 2u);
   BOOST_TEST(b.reconnect.on_close.empty());  // an empty list replaces too
   BOOST_TEST(b.limits.max_message_size == 64u * 1024);
+  BOOST_TEST(b.limits.http_idle_timeout.count() == 60'000);  // built-in
 
   // The defaults themselves are kept for what needs them before a route
   // is known (handshake_timeout).
