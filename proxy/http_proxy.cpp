@@ -125,9 +125,11 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
       cache.buffer.clear();
       cache.url_index = route.next_url.fetch_add(1, std::memory_order_relaxed) % rc.upstream.urls.size();
       const auto& url = rc.upstream.urls[cache.url_index];
+      progress.connecting = true;
       auto [leg, error] = co_await open_http_upstream(url, route.upstream_tls.get(),
                                                       rc.upstream.tls.server_name,
                                                       rc.upstream.connect_timeout);
+      progress.connecting = false;
       if (!leg) {
         spdlog::warn("route {}: {}", rc.name, error);
         co_await fail(http::status::bad_gateway, "upstream unreachable\n");

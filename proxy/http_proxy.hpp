@@ -30,6 +30,7 @@ enum class http_outcome { keep_alive, close, upstream_unreachable };
 /// being waited for.
 struct http_progress {
   std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  bool connecting = false;         // opening the upstream: connect_timeout governs
   bool awaiting_upstream = false;  // the request is out; no response header yet
   bool timed_out = false;          // set by the timer before it closes a side
   void touch() { last = std::chrono::steady_clock::now(); }

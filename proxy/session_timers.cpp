@@ -31,7 +31,13 @@ steady::time_point on_grid(steady::time_point t, steady::duration interval) {
 }  // namespace
 
 void session::http_idle(steady::time_point now) {
-  const auto due = http_progress_->last + route_->cfg->limits.http_idle_timeout;
+  const auto idle = route_->cfg->limits.http_idle_timeout;
+  if (http_progress_->connecting) {
+    // connect_timeout bounds that, and its 502 is the better answer.
+    worker_.wheel().schedule(*this, now + idle);
+    return;
+  }
+  const auto due = http_progress_->last + idle;
   if (now < due) {
     worker_.wheel().schedule(*this, due);
     return;

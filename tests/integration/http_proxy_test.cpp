@@ -411,6 +411,26 @@ BOOST_AUTO_TEST_CASE(stalled_request_body_is_cut_at_http_idle_timeout) {
   BOOST_CHECK_EQUAL(http_get(t.port(), "/ok").body(), "target=/ok");
 }
 
+BOOST_AUTO_TEST_CASE(upstream_connect_is_left_to_connect_timeout) {
+  // A wss:// upstream that takes TCP but never answers the TLS handshake:
+  // connect_timeout (600 ms) ends that with 502, even though the idle limit
+  // (200 ms) is shorter.
+  silent_server hung;
+  const std::string upstream_extra =
+      "      connect_timeout: 600ms\n      tls: {ca: " + cert_path("ca.crt") + "}\n";
+  tether_instance t(listener_yaml() + route_to("wss://127.0.0.1:" + std::to_string(hung.port()),
+                                               upstream_extra,
+                                               "    limits: {http_idle_timeout: 200ms}\n"));
+  conn c(t.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto res = c.request(make(http::verb::get, "/x"), 5000ms);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE_MESSAGE(res, "connection closed without an answer");
+  BOOST_CHECK_EQUAL(res->result_int(), 502);
+  BOOST_CHECK_GE(elapsed, 550ms);
+  BOOST_CHECK_LT(elapsed, 3000ms);
+}
+
 BOOST_AUTO_TEST_CASE(http_idle_timeout_counts_silence_not_total_time) {
   // Five chunks 200 ms apart take a second, over three times the limit,
   // but the exchange is never 300 ms silent.
