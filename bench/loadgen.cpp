@@ -32,10 +32,10 @@
 // on the socket's descriptor (C++20 coroutines on asio; once a session is open
 // its readiness comes from the worker's own edge-triggered epoll set, and a
 // short read is taken to mean the socket is empty, so a round trip costs one
-// recv and one send) and writes frames itself: pongs are answered, every message is masked as
-// RFC 6455 requires (a fixed key per session, the payload masked once up
-// front), several frames leave in one TLS record, and nothing is allocated per
-// message. Server frames are parsed as a stream (fragmented messages, control
+// recv and one send) and writes frames itself: pongs are answered, every
+// message is masked as RFC 6455 requires (a fixed key per session, the payload
+// masked once up front), several frames leave in one TLS record, and nothing
+// is allocated per message. Server frames are parsed as a stream (fragmented messages, control
 // frames between fragments), so the payload is never buffered.
 //
 // Checks: each echo must have the size sent and carry, in its first 8 bytes,
@@ -563,8 +563,8 @@ struct conn {
   clock_type::time_point next_send;
   bool timer_armed = false;
 
-  // run mode, once open: readiness comes from the worker's own edge-triggered
-  // epoll set (worker::watch), so a wait costs no syscall. asio's async_wait
+  // Once open (run and idle modes): readiness comes from the worker's own
+  // edge-triggered epoll set (worker::watch), so a wait costs no syscall. asio's async_wait
   // re-arms its epoll entry with epoll_ctl on every wait: one more syscall per
   // round trip on the load generator's core, which is the one that limits the
   // unpipelined cells.
