@@ -91,8 +91,9 @@ std::span<const std::uint8_t> frame_parser::close_reason() const {
   return payload_.subspan(2);
 }
 
-frame_parser::kind frame_parser::fail(std::uint16_t code) {
+frame_parser::kind frame_parser::fail(std::uint16_t code, const char* why) {
   error_ = code;
+  error_reason_ = why;
   payload_ = {};
   return kind::error;
 }
@@ -118,7 +119,7 @@ frame_parser::kind frame_parser::next(std::span<std::uint8_t> in, std::size_t& c
     case state::control_payload:
       return read_control(in, 0, consumed);
   }
-  return fail(close_code::protocol_error);
+  return fail(close_code::protocol_error, "bad parser state");
 }
 
 frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::size_t& consumed) {
@@ -149,32 +150,33 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
     const std::uint8_t b0 = hbuf_[0];
     const std::uint8_t b1 = hbuf_[1];
     if ((b0 & 0x70) != 0) {
-      return fail(close_code::protocol_error);
+      return fail(close_code::protocol_error, "reserved bits set");
     }
     const std::uint8_t raw_op = b0 & 0x0F;
     if ((raw_op >= 0x3 && raw_op <= 0x7) || raw_op >= 0xB) {
-      return fail(close_code::protocol_error);
+      return fail(close_code::protocol_error, "reserved opcode");
     }
     const auto op = static_cast<opcode>(raw_op);
     const bool fin = (b0 & 0x80) != 0;
     const std::uint8_t len7 = b1 & 0x7F;
     if (is_control(op)) {
       if (!fin || len7 > 125) {
-        return fail(close_code::protocol_error);
+        return fail(close_code::protocol_error, "fragmented or oversized control frame");
       }
       // A close body is empty or starts with a 2-byte code.
       if (op == opcode::close && len7 == 1) {
-        return fail(close_code::protocol_error);
+        return fail(close_code::protocol_error, "close frame with a 1-byte body");
       }
     } else if (op == opcode::cont) {
       if (message_op_ == opcode::cont) {
-        return fail(close_code::protocol_error);
+        return fail(close_code::protocol_error, "continuation without a message");
       }
     } else if (message_op_ != opcode::cont) {
-      return fail(close_code::protocol_error);
+      return fail(close_code::protocol_error, "new message inside a fragmented one");
     }
     if (((b1 & 0x80) != 0) != expect_masked_) {
-      return fail(close_code::protocol_error);
+      return fail(close_code::protocol_error, expect_masked_ ? "unmasked frame from a client"
+                                                             : "masked frame from a server");
     }
   }
 
@@ -189,6 +191,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
   consumed = used;
   header_size_ = hlen_;
   hlen_ = 0;
+  header_end_ = in.data() + used;
 
   std::uint64_t length = len7;
   if (ext != 0) {
@@ -197,10 +200,13 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
       length = (length << 8) | hbuf_[2 + j];
     }
     if (ext == 2 && length < 126) {
-      return fail(close_code::protocol_error);
+      return fail(close_code::protocol_error, "non-minimal 16-bit length");
     }
-    if (ext == 8 && ((length >> 63) != 0 || length <= 0xFFFF)) {
-      return fail(close_code::protocol_error);
+    if (ext == 8 && (length >> 63) != 0) {
+      return fail(close_code::protocol_error, "64-bit length with the top bit set");
+    }
+    if (ext == 8 && length <= 0xFFFF) {
+      return fail(close_code::protocol_error, "non-minimal 64-bit length");
     }
   }
 
@@ -229,7 +235,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
   // Refuse before forwarding any of the frame, so the other leg never sees
   // part of a message that is going to be rejected. so_far <= max always.
   if (length > max_message_size_ - std::min(so_far, max_message_size_)) {
-    return fail(close_code::too_big);
+    return fail(close_code::too_big, "message larger than max_message_size");
   }
   if (starts_message) {
     message_op_ = header_.op;
@@ -249,13 +255,15 @@ frame_parser::kind frame_parser::read_payload(std::span<std::uint8_t> in, std::s
     payload_ = {};
     if (header_.fin) {
       if (check && !utf8_.complete()) {
-        return fail(close_code::invalid_payload);
+        return fail(close_code::invalid_payload, "invalid UTF-8 in text message");
       }
       message_done_ = true;
     }
     return kind::frame_end;
   }
   if (in.empty()) {
+    // The payload continues in the next input, apart from the header.
+    header_split_ = true;
     return kind::need_more;
   }
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
@@ -265,7 +273,7 @@ frame_parser::kind frame_parser::read_payload(std::span<std::uint8_t> in, std::s
     apply_mask(piece, header_.key, consumed_in_frame_);
   }
   if (check && !utf8_.feed(piece)) {
-    return fail(close_code::invalid_payload);
+    return fail(close_code::invalid_payload, "invalid UTF-8 in text message");
   }
   piece_offset_ = consumed_in_frame_;
   consumed_in_frame_ += n;
@@ -311,10 +319,10 @@ frame_parser::kind frame_parser::finish_control(std::span<std::uint8_t> body, st
   payload_ = body;
   if (header_.op == opcode::close && body.size() >= 2) {
     if (!is_valid_close_code(close_code())) {
-      return fail(close_code::protocol_error);
+      return fail(close_code::protocol_error, "invalid close code");
     }
     if (!is_valid_utf8(close_reason())) {
-      return fail(close_code::invalid_payload);
+      return fail(close_code::invalid_payload, "invalid UTF-8 in close reason");
     }
   }
   return kind::control;

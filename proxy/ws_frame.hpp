@@ -97,9 +97,12 @@ class frame_parser {
   const frame_header& header() const { return header_; }
   /// The current frame's header as it was on the wire.
   std::span<const std::uint8_t> header_bytes() const { return {hbuf_.data(), header_size_}; }
-  /// The header came in one piece of input, so in that input it sits right
-  /// before the payload (which lets a relay forward header and payload as one).
-  bool header_contiguous() const { return !header_split_; }
+  /// The header came in one piece of input and the current payload piece
+  /// follows it in that same input, so the header sits right before the
+  /// payload (which lets a relay forward header and payload as one). A
+  /// header that ended one input is never contiguous with a payload that
+  /// starts the next, even when both inputs share a buffer.
+  bool header_contiguous() const { return !header_split_ && payload_.data() == header_end_; }
   std::span<std::uint8_t> payload() const { return payload_; }
   /// The rest of the current frame's payload is handed out as received,
   /// still masked, for a relay that forwards it verbatim. Not for text, whose
@@ -110,6 +113,8 @@ class frame_parser {
   std::uint64_t payload_offset() const { return piece_offset_; }
   /// After `error`: 1002, 1007 or 1009.
   std::uint16_t error_code() const { return error_; }
+  /// After `error`: what was wrong, for the log line that explains the close.
+  const char* error_reason() const { return error_reason_; }
   /// After a `control` close frame: the code (1005 when the frame had no body)
   /// and the reason.
   std::uint16_t close_code() const;
@@ -122,7 +127,7 @@ class frame_parser {
 
  private:
   enum class state { header, payload, control_payload };
-  kind fail(std::uint16_t code);
+  kind fail(std::uint16_t code, const char* why);
   kind read_header(std::span<std::uint8_t> in, std::size_t& consumed);
   kind read_payload(std::span<std::uint8_t> in, std::size_t& consumed);
   kind read_control(std::span<std::uint8_t> in, std::size_t used, std::size_t& consumed);
@@ -136,6 +141,7 @@ class frame_parser {
   std::size_t hlen_ = 0;
   std::size_t header_size_ = 0;
   bool header_split_ = false;
+  const std::uint8_t* header_end_ = nullptr;  // where the header ended in its input
   bool leave_masked_ = false;
   frame_header header_;
   std::uint64_t remaining_ = 0;     // payload bytes left in the current frame
@@ -150,6 +156,7 @@ class frame_parser {
   std::uint64_t message_size_ = 0;
   utf8_validator utf8_;
   std::uint16_t error_ = 0;
+  const char* error_reason_ = "";
   bool frame_open_ = false;  // frame_begin emitted, frame_end not yet
   // The final frame_end was returned; message_opcode()/message_size() still
   // describe that message until the next call, so a caller can read them at

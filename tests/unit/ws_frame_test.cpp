@@ -468,18 +468,46 @@ BOOST_AUTO_TEST_CASE(header_bytes_and_contiguity) {
   std::size_t consumed = 0;
   {
     ws::frame_parser p(true, 1 << 20);
-    BOOST_TEST((p.next(wire, consumed) == kind::frame_begin));
+    std::span<std::uint8_t> in(wire);
+    BOOST_TEST((p.next(in, consumed) == kind::frame_begin));
     BOOST_TEST(bytes(p.header_bytes().begin(), p.header_bytes().end()) == header);
+    BOOST_TEST((p.next(in.subspan(consumed), consumed) == kind::data));
     BOOST_TEST(p.header_contiguous());
   }
   {
     ws::frame_parser p(true, 1 << 20);
     BOOST_TEST((p.next(std::span<std::uint8_t>(wire.data(), 3), consumed) == kind::need_more));
-    BOOST_TEST((p.next(std::span<std::uint8_t>(wire.data() + 3, wire.size() - 3), consumed) ==
-                kind::frame_begin));
+    std::span<std::uint8_t> rest(wire.data() + 3, wire.size() - 3);
+    BOOST_TEST((p.next(rest, consumed) == kind::frame_begin));
     BOOST_TEST(bytes(p.header_bytes().begin(), p.header_bytes().end()) == header);
+    BOOST_TEST((p.next(rest.subspan(consumed), consumed) == kind::data));
     BOOST_TEST(!p.header_contiguous());
   }
+}
+
+BOOST_AUTO_TEST_CASE(header_ending_an_input_is_not_contiguous_with_the_next) {
+  // A relay reads every input into the same buffer from its start: a header
+  // that ended one read must not be taken to sit before a payload that
+  // starts the next one (the 1002s of fragmented messages came from that).
+  bytes wire = frame(true, ws::opcode::binary, pattern(300), true);  // 8-byte header
+  bytes buffer = wire;
+  std::size_t consumed = 0;
+  ws::frame_parser p(true, 1 << 20);
+  BOOST_TEST((p.next(std::span<std::uint8_t>(buffer.data(), 8), consumed) == kind::frame_begin));
+  BOOST_TEST((p.next(std::span<std::uint8_t>(buffer.data() + 8, 0), consumed) == kind::need_more));
+  // The next read lands at the start of the same buffer.
+  std::copy(wire.begin() + 8, wire.end(), buffer.begin());
+  BOOST_TEST((p.next(std::span<std::uint8_t>(buffer.data(), 300), consumed) == kind::data));
+  BOOST_TEST(p.payload_offset() == 0u);
+  BOOST_TEST(p.payload().size() == 300u);
+  BOOST_TEST(!p.header_contiguous());
+  // Even a caller that never saw need_more: the payload is not where the header ended.
+  ws::frame_parser q(true, 1 << 20);
+  buffer = wire;
+  BOOST_TEST((q.next(std::span<std::uint8_t>(buffer.data(), 8), consumed) == kind::frame_begin));
+  std::copy(wire.begin() + 8, wire.end(), buffer.begin());
+  BOOST_TEST((q.next(std::span<std::uint8_t>(buffer.data(), 300), consumed) == kind::data));
+  BOOST_TEST(!q.header_contiguous());
 }
 
 BOOST_AUTO_TEST_CASE(leave_masked_hands_out_binary_as_received_but_not_text) {
