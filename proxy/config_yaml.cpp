@@ -7,8 +7,9 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <sstream>
+
+#include "text_pattern.hpp"
 
 namespace tether::config_yaml {
 
@@ -296,10 +297,9 @@ bool read_regex(parse_context& ctx, const field& at, std::string& out) {
   if (!read_string(ctx, at, text)) {
     return false;
   }
-  try {
-    std::regex compiled(text, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    ctx.error(at, std::string("invalid regex: ") + e.what());
+  std::string why;
+  if (!text_pattern::compile(text, why)) {
+    ctx.error(at, "invalid regex: " + why + " (RE2 syntax)");
     return false;
   }
   out = std::move(text);

@@ -83,7 +83,7 @@ bool read_integer(parse_context& ctx, const field& at, std::uint64_t lo, std::ui
 bool read_number(parse_context& ctx, const field& at, double lo, double hi, double& out);
 bool read_duration(parse_context& ctx, const field& at, duration& out);
 bool read_size(parse_context& ctx, const field& at, std::size_t& out);
-/// A string that must compile as an ECMAScript std::regex ("" is allowed).
+/// A string that must compile as an RE2 pattern ("" is allowed).
 bool read_regex(parse_context& ctx, const field& at, std::string& out);
 /// The elements of a sequence, each with its own path ("x[2]").
 std::optional<std::vector<field>> read_list(parse_context& ctx, const field& at);

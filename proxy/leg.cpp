@@ -177,16 +177,28 @@ void leg::send_control(ws::opcode op, std::span<const std::uint8_t> payload) {
   send_frame(op, true, payload);
 }
 
-void leg::send_close(std::uint16_t code, std::string_view reason) {
+void leg::note_end(std::uint16_t code, leg_end::closer by, const char* why) {
+  if (end_.by == leg_end::closer::none) {
+    end_ = {code, by, why};
+  }
+}
+
+void leg::note_close_received(std::uint16_t code) {
+  close_received = true;
+  note_end(code, leg_end::closer::peer, "");
+}
+
+void leg::send_close(std::uint16_t code, std::string_view reason, const char* why) {
   if (close_sent_ || closed_) {
     return;
   }
   if (mid_frame()) {
     // A close cannot go inside a frame and the rest of it will not come:
     // the only honest end is to drop the connection.
-    abort();
+    abort(why);
     return;
   }
+  note_end(code, leg_end::closer::tether, why);
   std::uint8_t body[125];
   std::size_t n = 0;
   if (code != ws::close_code::no_status) {
@@ -291,6 +303,8 @@ void leg::pump_read() {
     }
     if (st == transport::io_status::eof || st == transport::io_status::error) {
       eof_seen_ = st == transport::io_status::eof;
+      note_end(ws::close_code::abnormal, leg_end::closer::peer,
+               eof_seen_ ? "connection closed" : "connection failed");
       if (!closed_ && !reading_done) {
         reading_done = true;
         owner_.on_leg_read_end(*this);
@@ -411,6 +425,7 @@ void leg::finish_close(bool failed) {
   }
   closed_ = true;
   failed_ = failed_ || failed;
+  note_end(ws::close_code::abnormal, leg_end::closer::peer, failed ? "connection failed" : "");
   lingering_ = false;
   io_->close();
   wake();
@@ -421,7 +436,8 @@ void leg::close_after_flush() {
   wake();
 }
 
-void leg::abort() {
+void leg::abort(const char* why) {
+  note_end(ws::close_code::abnormal, leg_end::closer::tether, why);
   finish_close(false);
 }
 

@@ -49,6 +49,15 @@ class leg_owner {
   ~leg_owner() = default;
 };
 
+/// How a leg's end began, for the access log: the first close frame on it
+/// (received from the peer or sent by tether), or its loss without one.
+struct leg_end {
+  enum class closer : std::uint8_t { none, peer, tether };
+  std::uint16_t code = 0;  // 1006 when the connection ended without a close frame
+  closer by = closer::none;
+  const char* why = "";  // tether's reason, when tether began it
+};
+
 class leg final : public pollable {
  public:
   /// `to_server`: this leg faces a server (the upstream), so frames sent on
@@ -87,8 +96,12 @@ class leg final : public pollable {
   /// Ping, pong: sent now unless a frame is being streamed.
   void send_control(ws::opcode op, std::span<const std::uint8_t> payload);
   /// Sends a close frame (once); nothing else is sent on this leg after it.
-  /// 1005 sends an empty close body.
-  void send_close(std::uint16_t code, std::string_view reason);
+  /// 1005 sends an empty close body. `why` says, for the access log, why
+  /// tether closes when it is the first to.
+  void send_close(std::uint16_t code, std::string_view reason, const char* why = "");
+  /// The peer's close frame arrived.
+  void note_close_received(std::uint16_t code);
+  const leg_end& end() const { return end_; }
 
   bool close_sent() const { return close_sent_; }
   bool mid_message() const { return mid_message_; }
@@ -103,7 +116,7 @@ class leg final : public pollable {
   /// linger when reading is done, so our last bytes are not lost to a reset).
   void close_after_flush();
   /// Closes now; queued bytes are dropped.
-  void abort();
+  void abort(const char* why = "aborted");
   bool closed() const { return closed_; }
   bool failed() const { return failed_; }
   bool lingering() const { return lingering_; }
@@ -114,7 +127,7 @@ class leg final : public pollable {
   steady::time_point last_data_tx;  // data messages only (for app heartbeats)
   steady::time_point ping_sent_at;
   bool ping_outstanding = false;
-  bool close_received = false;
+  bool close_received = false;  // set through note_close_received
   /// Nothing more is read from this leg (close received or protocol error).
   bool reading_done = false;
 
@@ -136,6 +149,7 @@ class leg final : public pollable {
   void drain_linger();
   void write_out();
   void finish_close(bool failed);
+  void note_end(std::uint16_t code, leg_end::closer by, const char* why);
 
   worker& worker_;
   leg_owner& owner_;
@@ -163,6 +177,7 @@ class leg final : public pollable {
   bool failed_ = false;
   bool close_sent_ = false;
   bool mid_message_ = false;
+  leg_end end_;
   std::uint64_t stream_left_ = 0;  // payload bytes of a streamed frame still to come
   bool pending_fin_ = false;      // the streamed frame ends its message
   std::uint64_t stream_offset_ = 0;

@@ -17,18 +17,26 @@ std::shared_ptr<const runtime> runtime::make(std::shared_ptr<const config> cfg, 
         return nullptr;
       }
     }
-    try {
-      for (const auto& a : r.heartbeat.client.answer) {
-        rr->answer_regex.push_back(a.match_regex.empty()
-                                       ? std::nullopt
-                                       : std::optional<std::regex>(std::regex(a.match_regex)));
+    // The loader checked every pattern; one that fails here is a bug.
+    auto compile = [&](const std::string& pattern) {
+      std::string why;
+      auto p = text_pattern::compile(pattern, why);
+      if (!p) {
+        error = "route " + r.name + ": invalid regex: " + why;
       }
-      if (!r.reconnect.replay_match_regex.empty()) {
-        rr->replay_regex.emplace(r.reconnect.replay_match_regex);
+      return p;
+    };
+    for (const auto& a : r.heartbeat.client.answer) {
+      rr->answer_regex.push_back(a.match_regex.empty() ? nullptr : compile(a.match_regex));
+      if (!a.match_regex.empty() && !rr->answer_regex.back()) {
+        return nullptr;
       }
-    } catch (const std::regex_error& e) {
-      error = "route " + r.name + ": " + e.what();
-      return nullptr;
+    }
+    if (!r.reconnect.replay_match_regex.empty()) {
+      rr->replay_regex = compile(r.reconnect.replay_match_regex);
+      if (!rr->replay_regex) {
+        return nullptr;
+      }
     }
     rr->stats = &m.route(r.name);
     rt->route_rt_.push_back(std::move(rr));

@@ -5,13 +5,13 @@
 #include <atomic>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "config.hpp"
 #include "metrics.hpp"
 #include "routes.hpp"
+#include "text_pattern.hpp"
 #include "tls_context.hpp"
 
 namespace tether {
@@ -19,8 +19,8 @@ namespace tether {
 struct route_runtime {
   const route_config* cfg = nullptr;
   ssl_ctx_ptr upstream_tls;                         // for wss:// urls
-  std::vector<std::optional<std::regex>> answer_regex;  // aligned with heartbeat.client.answer
-  std::optional<std::regex> replay_regex;
+  std::vector<std::unique_ptr<text_pattern>> answer_regex;  // aligned with heartbeat.client.answer
+  std::unique_ptr<text_pattern> replay_regex;
   route_stats* stats = nullptr;
   mutable std::atomic<std::size_t> next_url{0};     // round robin over upstream.urls
 };

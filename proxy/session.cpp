@@ -41,8 +41,10 @@ void session::start() {
   net::co_spawn(worker_.ioc(), [self = shared_from_this()]() { return self->run(); }, net::detached);
 }
 
-void session::fail_handshake(handshake_failure why) {
+void session::fail_handshake(handshake_failure why, std::string_view detail) {
   listener_->stats().shards[worker_.index()].failures[static_cast<std::size_t>(why)].add();
+  spdlog::info("{}: handshake from {} failed: {}{}{}", listener_->name(), client_ip_, to_string(why),
+               detail.empty() ? "" : ": ", detail);
 }
 
 awaitable<void> session::run() {
@@ -53,8 +55,7 @@ awaitable<void> session::run() {
   }
   if (auto tls = listener_->tls()) {
     if (auto ec = co_await client_io_->tls_accept(tls->context())) {
-      fail_handshake(timed_out_ ? handshake_failure::timeout : handshake_failure::tls);
-      spdlog::debug("{}: TLS handshake from {} failed: {}", listener_->name(), client_ip_, ec.message());
+      fail_handshake(timed_out_ ? handshake_failure::timeout : handshake_failure::tls, ec.message());
       client_io_->close();
       phase_ = phase::done;
       co_return;
@@ -88,7 +89,7 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
         fail_handshake(handshake_failure::timeout);
       } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
                  ec != net::error::connection_reset && ec != net::error::operation_aborted) {
-        fail_handshake(handshake_failure::bad_request);
+        fail_handshake(handshake_failure::bad_request, ec.message());
         co_await reply(ws::make_error_response(http::status::bad_request, 11, "malformed request\n"));
       }
       co_return false;

@@ -57,7 +57,8 @@ class session final : public std::enable_shared_from_this<session>,
   awaitable<void> serve_websocket(http::request_parser<http::buffer_body>& parser,
                                   beast::flat_buffer& buffer);
   awaitable<void> reply(string_response res);
-  void fail_handshake(handshake_failure why);
+  /// Counts and logs a failed handshake; `detail` says more than `why`.
+  void fail_handshake(handshake_failure why, std::string_view detail = {});
 
   // Relay.
   void start_relay(std::unique_ptr<transport> client, upstream_attempt up,
@@ -86,7 +87,8 @@ class session final : public std::enable_shared_from_this<session>,
   // Endings.
   /// `l` ended without a closing handshake (EOF, reset, I/O error).
   void leg_lost(leg& l);
-  void client_gone(std::uint16_t upstream_code);
+  /// The client leg ended (`why`, for the access log): the upstream gets `upstream_code`.
+  void client_gone(std::uint16_t upstream_code, const char* why);
   void upstream_lost(leg& up, std::uint16_t code, std::string_view reason, bool had_close_frame);
   /// Waits (bounded) for the closing handshakes under way.
   void enter_closing();
@@ -151,7 +153,7 @@ class session final : public std::enable_shared_from_this<session>,
   void start_outage(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason);
   awaitable<void> reconnect();
   void restore(upstream_attempt up);
-  void give_up(std::uint16_t code, std::string_view reason);
+  void give_up(std::uint16_t code, const char* reason);
   void stop_reconnecting();
   bool wants_replay_copy() const;
   void note_forwarded(ws::opcode op, std::span<const std::uint8_t> payload);

@@ -35,16 +35,17 @@ void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason
   }
   if (had_close_frame) {
     // The backend starts the closing handshake: reply, then tell the client.
-    up.send_close(code, reason);
+    up.send_close(code, reason, "upstream closed");
     up.close_after_flush();
   } else {
-    up.abort();
+    up.abort("upstream lost");
   }
   upstream_state_ = upstream_state::gone;
   if (had_close_frame && !come_back) {
-    client_->send_close(code, reason);
+    client_->send_close(code, reason, "upstream closed");
   } else {
-    client_->send_close(ws::close_code::bad_gateway, "upstream lost");
+    client_->send_close(ws::close_code::bad_gateway, "upstream lost",
+                        had_close_frame ? "upstream closed mid-message" : "upstream lost");
   }
   if (client_->close_received) {
     client_->close_after_flush();
@@ -54,10 +55,10 @@ void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason
 
 void session::start_outage(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason) {
   if (had_close_frame) {
-    up.send_close(code, reason);
+    up.send_close(code, reason, "upstream closed");
     up.close_after_flush();
   } else {
-    up.abort();
+    up.abort("upstream lost");
   }
   upstream_state_ = upstream_state::lost;
   outage_start_ = steady::now();
@@ -170,10 +171,11 @@ void session::restore(upstream_attempt up) {
   schedule_next(steady::now());
 }
 
-void session::give_up(std::uint16_t code, std::string_view reason) {
+void session::give_up(std::uint16_t code, const char* reason) {
+  spdlog::info("route {}: closing client {} with {}: {}", route_->cfg->name, client_ip_, code, reason);
   upstream_state_ = upstream_state::gone;
   clear_buffer();
-  client_->send_close(code, reason);
+  client_->send_close(code, reason, reason);
   enter_closing();
   finish_if_done();
 }
@@ -192,7 +194,7 @@ void session::stop_reconnecting() {
 
 bool session::wants_replay_copy() const {
   const auto& rc = route_->cfg->reconnect;
-  return rc.enabled && (forwarded_count_ < rc.replay_first || route_->replay_regex.has_value());
+  return rc.enabled && (forwarded_count_ < rc.replay_first || route_->replay_regex != nullptr);
 }
 
 void session::note_forwarded(ws::opcode op, std::span<const std::uint8_t> payload) {
@@ -205,7 +207,7 @@ void session::note_forwarded(ws::opcode op, std::span<const std::uint8_t> payloa
   bool keep = first;
   if (!keep && route_->replay_regex && op == ws::opcode::text) {
     const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
-    keep = std::regex_match(text.begin(), text.end(), *route_->replay_regex);
+    keep = route_->replay_regex->matches(text);
   }
   if (!keep) {
     return;

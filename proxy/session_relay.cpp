@@ -40,6 +40,19 @@ void hold_piece(std::vector<std::uint8_t>& hold, std::size_t& header, const ws::
   hold.insert(hold.end(), piece.begin(), piece.end());
 }
 
+/// Who began a leg's end: its peer (`peer`), or tether and why.
+std::string closed_by(const leg_end& e, std::string_view peer) {
+  switch (e.by) {
+    case leg_end::closer::peer:
+      return std::string(peer);
+    case leg_end::closer::tether:
+      return fmt::format("tether({})", e.why);
+    case leg_end::closer::none:
+      break;
+  }
+  return "none";
+}
+
 }  // namespace
 
 void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up,
@@ -113,7 +126,7 @@ void session::leg_lost(leg& l) {
     return;
   }
   if (&l == client_.get()) {
-    client_gone(ws::close_code::going_away);
+    client_gone(ws::close_code::going_away, "client lost");
   } else if (&l == upstream_.get()) {
     upstream_lost(l, ws::close_code::abnormal, {}, false);
   }
@@ -156,10 +169,12 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         return;
       case ws::frame_parser::kind::error:
         // The offender gets the RFC code; the backend sees the client go away.
+        spdlog::info("route {}: closing client {} with {}: {}", route_->cfg->name, client_ip_,
+                     p.error_code(), p.error_reason());
         client_->reading_done = true;
-        client_->send_close(p.error_code(), {});
+        client_->send_close(p.error_code(), {}, p.error_reason());
         client_->close_after_flush();
-        client_gone(ws::close_code::going_away);
+        client_gone(ws::close_code::going_away, "client protocol error");
         return;
       case ws::frame_parser::kind::control:
         on_client_control(p.header(), p.payload());
@@ -293,7 +308,7 @@ bool session::answer(std::span<const std::uint8_t> payload) {
   const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const auto& re = route_->answer_regex[i];
-    const bool hit = re ? std::regex_match(text.begin(), text.end(), *re) : text == rules[i].match;
+    const bool hit = re ? re->matches(text) : text == rules[i].match;
     if (hit) {
       client_->inject(ws::opcode::text, expand_now_ms(rules[i].reply));
       stats_->app_heartbeats_answered.add();
@@ -316,13 +331,15 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
         return;
       case ws::frame_parser::kind::error: {
         const auto code = p.error_code();
+        spdlog::info("route {}: closing upstream of client {} with {}: {}", route_->cfg->name, client_ip_,
+                     code, p.error_reason());
         up.reading_done = true;
-        up.send_close(code, {});
+        up.send_close(code, {}, p.error_reason());
         up.close_after_flush();
         upstream_state_ = upstream_state::gone;
         // Too big goes to the client as too big; anything else is a bad gateway.
         const auto to_client = code == ws::close_code::too_big ? code : ws::close_code::bad_gateway;
-        down.send_close(to_client, {});
+        down.send_close(to_client, {}, "upstream protocol error");
         enter_closing();
         return;
       }
@@ -383,7 +400,7 @@ void session::on_client_control(const ws::frame_header& h, std::span<const std::
     case ws::opcode::pong:
       return;
     case ws::opcode::close: {
-      client_->close_received = true;
+      client_->note_close_received(p.close_code());
       client_->reading_done = true;
       const auto code = p.close_code();
       const auto reason = p.close_reason();
@@ -391,14 +408,14 @@ void session::on_client_control(const ws::frame_header& h, std::span<const std::
       if (upstream_state_ == upstream_state::open && !upstream_->close_sent()) {
         // The client starts the closing handshake: pass it on, and answer
         // the client with whatever the backend answers.
-        upstream_->send_close(code, why);
+        upstream_->send_close(code, why, "client closed");
         enter_closing();
         return;
       }
       stop_reconnecting();
       if (upstream_state_ == upstream_state::open && upstream_->close_received) {
         // The client answers a close the backend started.
-        upstream_->send_close(code, why);
+        upstream_->send_close(code, why, "client closed");
         upstream_->close_after_flush();
       }
       if (!client_->close_sent()) {
@@ -421,7 +438,7 @@ void session::on_upstream_control(leg& up, const ws::frame_header& h, std::span<
     case ws::opcode::pong:
       return;
     case ws::opcode::close: {
-      up.close_received = true;
+      up.note_close_received(p.close_code());
       up.reading_done = true;
       const auto code = p.close_code();
       const auto reason = p.close_reason();
@@ -431,7 +448,7 @@ void session::on_upstream_control(leg& up, const ws::frame_header& h, std::span<
         up.close_after_flush();
         upstream_state_ = upstream_state::gone;
         if (!client_->close_sent()) {
-          client_->send_close(code, why);
+          client_->send_close(code, why, "upstream closed");
         }
         if (client_->close_received) {
           client_->close_after_flush();
@@ -446,17 +463,17 @@ void session::on_upstream_control(leg& up, const ws::frame_header& h, std::span<
   }
 }
 
-void session::client_gone(std::uint16_t upstream_code) {
+void session::client_gone(std::uint16_t upstream_code, const char* why) {
   if (phase_ == phase::done) {
     return;
   }
   stop_reconnecting();
   if (!client_->close_sent()) {
-    client_->abort();
+    client_->abort(why);
   }
   if (upstream_state_ == upstream_state::open) {
     if (!upstream_->close_sent()) {
-      upstream_->send_close(upstream_code, {});
+      upstream_->send_close(upstream_code, {}, why);
     }
     if (upstream_->close_received) {
       upstream_->close_after_flush();
@@ -476,9 +493,9 @@ void session::drain() {
   if (phase_ != phase::relay) {
     return;
   }
-  client_->send_close(ws::close_code::going_away, "tether is shutting down");
+  client_->send_close(ws::close_code::going_away, "tether is shutting down", "drain");
   if (upstream_state_ == upstream_state::open) {
-    upstream_->send_close(ws::close_code::going_away, {});
+    upstream_->send_close(ws::close_code::going_away, {}, "drain");
   }
   enter_closing();
 }
@@ -504,9 +521,12 @@ void session::finish_if_done() {
   net::post(worker_.ioc(), [self = std::move(self_)] {});
   if (rt_->cfg().log.access) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
-    spdlog::info("access listener={} route={} client={} target={} duration_ms={} reconnects={}",
-                 listener_->name(), route_->cfg->name, client_ip_, client_target_,
-                 ms, reconnects_);
+    const auto& ce = client_->end();
+    const auto& ue = upstream_ ? upstream_->end() : leg_end{};
+    spdlog::info("access listener={} route={} client={} target={} duration_ms={} reconnects={} "
+                 "client_close={} client_closed_by={} upstream_close={} upstream_closed_by={}",
+                 listener_->name(), route_->cfg->name, client_ip_, client_target_, ms, reconnects_,
+                 ce.code, closed_by(ce, "client"), ue.code, closed_by(ue, "upstream"));
   }
 }
 

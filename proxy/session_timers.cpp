@@ -92,9 +92,9 @@ void session::on_timer(steady::time_point now) {
   }
   if (phase_ == phase::closing && now >= deadline_) {
     // A peer that never answered our close frame.
-    client_->abort();
+    client_->abort("close handshake timed out");
     if (upstream_) {
-      upstream_->abort();
+      upstream_->abort("close handshake timed out");
     }
     retiring_.reset();
     finish_if_done();
@@ -102,21 +102,23 @@ void session::on_timer(steady::time_point now) {
   }
   for (auto* l : {client_.get(), upstream_.get(), retiring_.get()}) {
     if (l != nullptr && l->lingering() && now >= l->linger_deadline()) {
-      l->abort();
+      l->abort("linger ended");
     }
   }
   const auto& hb = route_->cfg->heartbeat;
   if (check_leg(*client_, hb.client, leg_kind::client, now)) {
     stats_->heartbeat_timeouts[0].add();
-    spdlog::debug("route {}: client {} silent, dropped", route_->cfg->name, client_ip_);
-    client_->abort();
-    client_gone(ws::close_code::going_away);
+    spdlog::info("route {}: client {} silent past pong_timeout, dropped", route_->cfg->name, client_ip_);
+    client_->abort("heartbeat timeout");
+    client_gone(ws::close_code::going_away, "client heartbeat timeout");
     return;
   }
   if (upstream_state_ == upstream_state::open &&
       check_leg(*upstream_, hb.upstream, leg_kind::upstream, now)) {
     stats_->heartbeat_timeouts[1].add();
-    spdlog::debug("route {}: upstream silent, treated as lost", route_->cfg->name);
+    spdlog::info("route {}: upstream of client {} silent past pong_timeout, treated as lost",
+                 route_->cfg->name, client_ip_);
+    upstream_->abort("heartbeat timeout");
     upstream_lost(*upstream_, ws::close_code::abnormal, {}, false);
     return;
   }

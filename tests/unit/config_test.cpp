@@ -787,7 +787,7 @@ BOOST_AUTO_TEST_CASE(answer_rules) {
                    R"(t.yaml:14:13: routes[0].heartbeat.client.answer[1]: missing key "match" or "match_regex")",
                    R"(t.yaml:17:13: routes[0].heartbeat.client.answer[3]: missing key "reply")",
                });
-  // libstdc++ words the regex error itself; only its start is ours.
+  // RE2 words the regex error itself; only its start is ours.
   const auto errors = errors_of(minimal + R"(    heartbeat:
       client:
         answer:
@@ -797,6 +797,27 @@ BOOST_AUTO_TEST_CASE(answer_rules) {
   BOOST_TEST_REQUIRE(errors.size() == 1u);
   BOOST_TEST(errors[0].starts_with("t.yaml:11:26: routes[0].heartbeat.client.answer[0].match_regex: invalid regex: "),
              errors[0]);
+}
+
+BOOST_AUTO_TEST_CASE(regexes_are_re2_syntax) {
+  // ECMAScript has look-ahead and back-references; RE2 refuses both,
+  // because neither can be matched in linear time.
+  check_errors(minimal + R"(    heartbeat:
+      client:
+        answer:
+          - match_regex: '(?=a)b'
+            reply: e
+          - match_regex: '(a)\1'
+            reply: e
+          - match_regex: '\{"type":"ping".*'
+            reply: e
+)",
+               {
+                   "t.yaml:11:26: routes[0].heartbeat.client.answer[0].match_regex: invalid regex: "
+                   "invalid perl operator: (?= (RE2 syntax)",
+                   "t.yaml:13:26: routes[0].heartbeat.client.answer[1].match_regex: invalid regex: "
+                   "invalid escape sequence: \\1 (RE2 syntax)",
+               });
 }
 
 BOOST_AUTO_TEST_CASE(reconnect_values) {
