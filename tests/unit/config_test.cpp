@@ -1128,7 +1128,8 @@ BOOST_AUTO_TEST_CASE(aliases_that_expand_too_far_are_an_error) {
       "[&x {match_regex: \"(a|b)*c\", reply: p}" + answers + "]}}}" + routes + "]\n";
   const auto started = std::chrono::steady_clock::now();
   const auto errors = errors_of(yaml);
-  BOOST_TEST(std::chrono::steady_clock::now() - started < 1s);
+  const bool quick = std::chrono::steady_clock::now() - started < 1s;
+  BOOST_TEST(quick);
   BOOST_TEST_REQUIRE(errors.size() == 1u);
   BOOST_TEST(errors[0] == "t.yaml:1:1: (root): aliases expand the document by more than 5000 values");
 }
