@@ -77,36 +77,91 @@ bool all_digits(std::string_view text) {
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-/// Sees where each document starts and whether it holds anything.
+/// tether walks the document with every alias expanded, so a few lines of
+/// anchors and aliases could make it read millions of values (the config fuzz
+/// target's -timeout=1 caught it). Aliases may add this many values; a real
+/// configuration uses a few, and a long one without aliases stays linear.
+constexpr std::uint64_t max_alias_values = 5000;
+
+/// Sees where each document starts, whether it holds anything, and how many
+/// values its aliases add once expanded.
 class document_probe : public YAML::EventHandler {
  public:
   void OnDocumentStart(const YAML::Mark& mark) override {
     start_ = mark;
     empty_ = true;
+    values_ = 0;
+    own_ = 0;
+    sizes_.clear();
+    open_.clear();
   }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { empty_ = false; }
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {
+  void OnNull(const YAML::Mark&, YAML::anchor_t anchor) override { leaf(anchor); }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
     empty_ = false;
+    values_ = std::min(values_ + (anchor < sizes_.size() ? sizes_[anchor] : 1), cap);
   }
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t anchor, const std::string&) override {
+    empty_ = false;
+    leaf(anchor);
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
     empty_ = false;
+    open(anchor);
   }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
     empty_ = false;
+    open(anchor);
   }
-  void OnMapEnd() override {}
+  void OnMapEnd() override { close(); }
 
   const YAML::Mark& start() const { return start_; }
   bool empty() const { return empty_; }
+  bool too_big() const { return values_ - own_ > max_alias_values; }
 
  private:
+  // Nested aliases multiply; saturating here keeps the sum from wrapping.
+  static constexpr std::uint64_t cap = std::uint64_t{1} << 48;
+  void add_own() {
+    ++own_;
+    values_ = std::min(values_ + 1, cap);
+  }
+  void leaf(YAML::anchor_t anchor) {
+    add_own();
+    remember(anchor, 1);
+  }
+  void open(YAML::anchor_t anchor) {
+    open_.emplace_back(anchor, values_);
+    add_own();
+  }
+  void close() {
+    if (open_.empty()) {
+      return;
+    }
+    const auto [anchor, before] = open_.back();
+    open_.pop_back();
+    remember(anchor, values_ - before);
+  }
+  void remember(YAML::anchor_t anchor, std::uint64_t size) {
+    if (anchor == YAML::NullAnchor) {
+      return;
+    }
+    // yaml-cpp numbers a document's anchors 1, 2, 3...
+    if (anchor >= sizes_.size()) {
+      sizes_.resize(anchor + 1, 1);
+    }
+    sizes_[anchor] = size;
+  }
+
   YAML::Mark start_;
   bool empty_ = true;
+  std::uint64_t values_ = 0;  // with aliases expanded
+  std::uint64_t own_ = 0;     // as written
+  std::vector<std::uint64_t> sizes_;                            // by anchor
+  std::vector<std::pair<YAML::anchor_t, std::uint64_t>> open_;  // anchor, values_ before it
 };
 
 /// Walks every document without building it. YAML::LoadAll is not used:
@@ -130,6 +185,11 @@ bool check_documents(parse_context& ctx, const std::string& text) {
     last_start = mark.pos;
     if (!first && !probe.empty()) {
       ctx.error(mark, "", "only one YAML document is allowed");
+      return false;
+    }
+    if (probe.too_big()) {
+      ctx.error(mark, "", "aliases expand the document by more than " +
+                              std::to_string(max_alias_values) + " values");
       return false;
     }
   }
@@ -297,9 +357,16 @@ bool read_regex(parse_context& ctx, const field& at, std::string& out) {
   if (!read_string(ctx, at, text)) {
     return false;
   }
-  std::string why;
-  if (!text_pattern::compile(text, why)) {
-    ctx.error(at, "invalid regex: " + why + " (RE2 syntax)");
+  // An alias repeats a regex many times; compiling it once is enough.
+  auto [known, added] = ctx.regex_verdicts().try_emplace(text);
+  if (added) {
+    std::string why;
+    if (!text_pattern::compile(text, why)) {
+      known->second = "invalid regex: " + why + " (RE2 syntax)";
+    }
+  }
+  if (!known->second.empty()) {
+    ctx.error(at, known->second);
     return false;
   }
   out = std::move(text);

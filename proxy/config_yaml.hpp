@@ -6,7 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +60,9 @@ class parse_context {
   const std::vector<cert_pair_ref>& cert_pairs() const { return cert_pairs_; }
   const std::vector<file_ref>& ca_files() const { return ca_files_; }
 
+  /// Regexes already compiled: "" when valid, else the error (read_regex).
+  std::map<std::string, std::string, std::less<>>& regex_verdicts() { return regex_verdicts_; }
+
  private:
   struct entry {
     int line;
@@ -68,6 +73,7 @@ class parse_context {
   std::vector<entry> errors_;
   std::vector<cert_pair_ref> cert_pairs_;
   std::vector<file_ref> ca_files_;
+  std::map<std::string, std::string, std::less<>> regex_verdicts_;
 };
 
 /// The single document in `text`. Reports a YAML syntax error, an empty

@@ -67,6 +67,11 @@ std::optional<string_response> check_client_request(const request_header& req) {
   if (req[http::field::host].empty()) {
     return make_error_response(http::status::bad_request, 11, "missing Host\n");
   }
+  // RFC 9112 section 3.2: the route was chosen by the first Host, and the
+  // upstream might believe another one.
+  if (req.count(http::field::host) != 1) {
+    return make_error_response(http::status::bad_request, 11, "more than one Host\n");
+  }
   if (!valid_key(req[http::field::sec_websocket_key])) {
     return make_error_response(http::status::bad_request, 11, "invalid Sec-WebSocket-Key\n");
   }
@@ -100,6 +105,11 @@ upgrade_request make_upstream_request(const request_header& client_req, std::str
   req.version(11);
   req.target(target);
   strip_hop_by_hop(req.base());
+  // "Connection: Host" makes Host hop-by-hop, yet the upstream needs one
+  // (and check_client_request made sure there is exactly one).
+  if (req.count(http::field::host) == 0) {
+    req.set(http::field::host, client_req[http::field::host]);
+  }
   // Each leg negotiates its own extensions; tether offers none upstream.
   for (auto f : {http::field::sec_websocket_key, http::field::sec_websocket_version,
                  http::field::sec_websocket_extensions, http::field::sec_websocket_accept,

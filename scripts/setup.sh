@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tether needs to build, test and run on Debian 12 (as root).
 # Idempotent: does nothing when every package is already there.
-# Usage: scripts/setup.sh [--tests]
+# Usage: scripts/setup.sh [--tests] [--fuzz]
 set -euo pipefail
 
 packages=(
@@ -10,9 +10,14 @@ packages=(
   libssl-dev openssl libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libre2-dev
   python3 curl
 )
-if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3-websockets chromium)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --tests) packages+=(python3-websockets chromium) ;;
+    # libFuzzer ships in clang's runtime package; llvm-14 brings the symbolizer.
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    *) echo "setup: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

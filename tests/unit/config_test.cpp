@@ -1133,4 +1133,36 @@ BOOST_AUTO_TEST_CASE(unreadable_config_file) {
   BOOST_TEST(dir_result.errors[0] == d.dir.string() + ":1:1: (root): cannot read file: is a directory");
 }
 
+// Anchors and aliases stay usable, but cannot make a few kilobytes expand
+// into millions of values to walk (found by the config fuzz target: this one
+// took seconds to refuse).
+BOOST_AUTO_TEST_CASE(aliases_that_expand_too_far_are_an_error) {
+  std::string answers;
+  std::string routes;
+  for (int i = 0; i < 600; ++i) {
+    answers += ", *x";
+    routes += ", *r";
+  }
+  const std::string yaml =
+      "listeners: [{name: l, bind: \"127.0.0.1:1\"}]\n"
+      "routes: [&r {name: a, upstream: {url: \"ws://h:1\"}, heartbeat: {client: {answer: "
+      "[&x {match_regex: \"(a|b)*c\", reply: p}" + answers + "]}}}" + routes + "]\n";
+  const auto started = std::chrono::steady_clock::now();
+  const auto errors = errors_of(yaml);
+  const bool quick = std::chrono::steady_clock::now() - started < 1s;
+  BOOST_TEST(quick);
+  BOOST_TEST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0] == "t.yaml:1:1: (root): aliases expand the document by more than 5000 values");
+}
+
+BOOST_AUTO_TEST_CASE(a_few_aliases_still_work) {
+  const auto cfg = parse_ok(
+      "listeners: [{name: l, bind: \"127.0.0.1:1\"}]\n"
+      "routes:\n"
+      "  - {name: a, match: {path: /a}, upstream: {url: \"ws://h:1\"}, limits: &lim {max_message_size: 1KiB}}\n"
+      "  - {name: b, match: {path: /b}, upstream: {url: \"ws://h:2\"}, limits: *lim}\n");
+  BOOST_TEST_REQUIRE(cfg->routes.size() == 2u);
+  BOOST_TEST(cfg->routes[1].limits.max_message_size == 1024u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz) with clang, ASan and UBSan in
+# build-fuzz and runs each for SECONDS (default 60) on a scratch copy of its
+# seed corpus, so the repository stays clean. Prints one line per target and
+# exits non-zero on any crash, leak, sanitizer report or slow input; the input
+# is then in build-fuzz/artifacts/<target>/ and the log in build-fuzz/logs/.
+# Usage: scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+
+scripts/setup.sh --fuzz
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_BASEDIR="$PWD"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF >/dev/null
+cmake --build build-fuzz --target fuzzers
+
+export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if [[ -x /usr/bin/llvm-symbolizer-14 ]]; then
+  export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
+fi
+
+targets=(ws_frame handshake config tls_records)
+# Longest input per target: a few frames, a request header up to tether's
+# 16 KiB limit, a configuration file, a handful of full-size records.
+declare -A max_len=([ws_frame]=4096 [handshake]=17000 [config]=8192 [tls_records]=70000)
+# Seconds one input may take; the config loader must answer within 1 s.
+declare -A timeout=([ws_frame]=5 [handshake]=5 [config]=1 [tls_records]=5)
+declare -A extra=([config]="-dict=tests/fuzz/config/config.dict")
+
+mkdir -p build-fuzz/logs
+failed=0
+for t in "${targets[@]}"; do
+  work="build-fuzz/corpus/$t"
+  artifacts="build-fuzz/artifacts/$t"
+  log="build-fuzz/logs/$t.log"
+  rm -rf "$work"
+  mkdir -p "$work" "$artifacts"
+  cp tests/fuzz/"$t"/corpus/* "$work"/
+  status=0
+  # shellcheck disable=SC2086  # extra holds separate options
+  "build-fuzz/tests/fuzz/fuzz_$t" "$work" -max_total_time="$seconds" -timeout="${timeout[$t]}" \
+    -rss_limit_mb=2048 -max_len="${max_len[$t]}" -artifact_prefix="$artifacts/" \
+    -print_final_stats=1 ${extra[$t]:-} >"$log" 2>&1 || status=$?
+  execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
+  corpus=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -n1 | sed 's/corp: //')
+  if ((status != 0)) || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant failed' "$log"; then
+    printf '%-12s FAILED (exit %d): %s exec/s, corpus %s; see %s\n' "$t" "$status" "${execs:-?}" "${corpus:-?}" "$log"
+    grep -E 'ERROR:|runtime error:|invariant failed|Test unit written' "$log" | head -n 5 | sed 's/^/    /'
+    failed=1
+  else
+    printf '%-12s ok: %s exec/s, corpus %s inputs/bytes\n' "$t" "${execs:-?}" "${corpus:-?}"
+  fi
+done
+exit "$failed"
