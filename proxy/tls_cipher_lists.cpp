@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <cstring>
 #include <memory>
 
 namespace tether {
@@ -20,7 +21,7 @@ int tls12_ciphers_in(SSL_CTX* ctx) {
   int n = 0;
   STACK_OF(SSL_CIPHER)* all = SSL_CTX_get_ciphers(ctx);
   for (int i = 0; i < sk_SSL_CIPHER_num(all); ++i) {
-    if (SSL_CIPHER_get_min_tls(sk_SSL_CIPHER_value(all, i)) < TLS1_3_VERSION) {
+    if (std::strcmp(SSL_CIPHER_get_version(sk_SSL_CIPHER_value(all, i)), "TLSv1.3") != 0) {
       ++n;
     }
   }

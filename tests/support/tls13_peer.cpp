@@ -125,7 +125,7 @@ void tls13_peer::keylog(const SSL* ssl, const char* line) {
   take("SERVER_TRAFFIC_SECRET_0 ", self->server_secret_);
 }
 
-bool tls13_peer::handshake(SSL_CTX* ctx, ms timeout) {
+bool tls13_peer::do_handshake(SSL_CTX* ctx, ms timeout) {
   timeval tv{};
   tv.tv_sec = static_cast<long>(timeout.count() / 1000);
   tv.tv_usec = static_cast<long>((timeout.count() % 1000) * 1000);
@@ -171,7 +171,7 @@ std::unique_ptr<tls13_peer> tls13_peer::connect(std::uint16_t port) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_load_verify_locations(ctx, cert_path("ca.crt").c_str(), nullptr);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  return p->handshake(ctx, 5000ms) ? std::move(p) : nullptr;
+  return p->do_handshake(ctx, 5000ms) ? std::move(p) : nullptr;
 }
 
 std::unique_ptr<tls13_peer> tls13_peer::accept(int listen_fd, ms timeout) {
@@ -188,7 +188,7 @@ std::unique_ptr<tls13_peer> tls13_peer::accept(int listen_fd, ms timeout) {
   SSL_CTX_use_certificate_chain_file(ctx, cert_path("server-chain.crt").c_str());
   SSL_CTX_use_PrivateKey_file(ctx, cert_path("server.key").c_str(), SSL_FILETYPE_PEM);
   SSL_CTX_set_num_tickets(ctx, 0);
-  return p->handshake(ctx, timeout) ? std::move(p) : nullptr;
+  return p->do_handshake(ctx, timeout) ? std::move(p) : nullptr;
 }
 
 std::string tls13_peer::seal(std::uint8_t type, const std::string& content, std::size_t padding) {

@@ -100,7 +100,7 @@ class tls13_peer {
 
  private:
   explicit tls13_peer(int fd, bool is_client);
-  bool handshake(SSL_CTX* ctx, ms timeout);
+  bool do_handshake(SSL_CTX* ctx, ms timeout);
   bool fill(std::size_t n, ms timeout);
 
   int fd_ = -1;
