@@ -12,6 +12,7 @@
 
 #include "config_sections.hpp"
 #include "config_yaml.hpp"
+#include "tls_cipher_lists.hpp"
 
 namespace tether {
 
@@ -108,9 +109,26 @@ std::optional<sni_cert_config> parse_sni(parse_context& ctx, const field& at) {
   return sni;
 }
 
+/// A cipher list OpenSSL accepts in full (it would silently drop unknown names).
+void read_cipher_list(map_reader& m, std::string_view key,
+                      std::string (*check)(std::string_view), std::string& out) {
+  const field* f = m.find(key);
+  std::string text;
+  if (f == nullptr || !config_yaml::read_string(m.context(), *f, text)) {
+    return;
+  }
+  if (auto error = check(text); !error.empty()) {
+    m.context().error(*f, error);
+    return;
+  }
+  out = std::move(text);
+}
+
 listener_tls_config parse_listener_tls(parse_context& ctx, const field& at) {
   listener_tls_config tls;
-  map_reader m(ctx, at, {"cert", "key", "min_version", "client_ca", "sni"});
+  map_reader m(ctx, at,
+               {"cert", "key", "min_version", "ciphers", "ciphersuites", "record_offload",
+                "client_ca", "sni"});
   if (!m.ok()) {
     return tls;
   }
@@ -121,6 +139,9 @@ listener_tls_config parse_listener_tls(parse_context& ctx, const field& at) {
   }
   // YAML reads an unquoted 1.2 as a float; its text is still "1.2".
   m.get_enum("min_version", tls.min_version, {"1.2", "1.3"});
+  read_cipher_list(m, "ciphers", &check_tls12_ciphers, tls.ciphers);
+  read_cipher_list(m, "ciphersuites", &check_tls13_ciphersuites, tls.ciphersuites);
+  m.get_bool("record_offload", tls.record_offload);
   m.get_string("client_ca", tls.client_ca);
   if (!tls.client_ca.empty()) {
     ctx.add_ca_file(*m.find("client_ca"));

@@ -29,6 +29,9 @@ struct listener_tls_config {
   std::string cert;
   std::string key;
   std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string ciphers;              // TLS 1.2, OpenSSL syntax; empty: default_tls12_ciphers
+  std::string ciphersuites;         // TLS 1.3; empty: default_tls13_ciphersuites
+  bool record_offload = true;       // false: OpenSSL keeps the records for a session's life
   std::string client_ca;            // empty: no client certificates asked
   std::vector<sni_cert_config> sni;
 };

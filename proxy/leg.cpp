@@ -295,6 +295,8 @@ void leg::pump_read() {
     if (st == transport::io_status::want_read) {
       readable_ = false;
     } else if (st == transport::io_status::want_write) {
+      // TLS output (OpenSSL's, or a KeyUpdate reply) must leave first:
+      // reading stops until EPOLLOUT, instead of asking again at once.
       read_wants_write_ = true;
       writable_ = false;
     }
@@ -309,6 +311,9 @@ void leg::pump_read() {
         reading_done = true;
         owner_.on_leg_read_end(*this);
       }
+      break;
+    }
+    if (st == transport::io_status::want_write) {
       break;
     }
   }

@@ -60,6 +60,10 @@ awaitable<void> session::run() {
       phase_ = phase::done;
       co_return;
     }
+    if (!tls->record_offload()) {
+      openssl_records_ = true;
+      client_io_->keep_records_in_openssl();
+    }
   }
   beast::flat_buffer buffer;
   const bool upgraded = co_await serve_http(buffer);

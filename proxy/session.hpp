@@ -108,6 +108,7 @@ class session final : public std::enable_shared_from_this<session>,
   std::unique_ptr<transport> client_io_;  // until the relay starts
   steady::time_point deadline_{};         // handshake or close deadline
   bool timed_out_ = false;                // the handshake deadline passed
+  bool openssl_records_ = false;          // tls.record_offload: false, for both legs
   // While a plain HTTP exchange runs: its progress and upstream connection.
   http_progress* http_progress_ = nullptr;
   http_upstream_cache* http_cache_ = nullptr;

@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include "routes.hpp"
+#include "tls_cipher_lists.hpp"
 #include "transport.hpp"
 
 namespace tether {
@@ -14,8 +15,8 @@ namespace {
 constexpr long ssl_modes =
     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
 
-ssl_ctx_ptr new_server_ctx(const std::string& cert, const std::string& key, int min_version,
-                           std::string& error) {
+ssl_ctx_ptr new_server_ctx(const listener_tls_config& cfg, const std::string& cert,
+                           const std::string& key, int min_version, std::string& error) {
   ssl_ctx_ptr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) {
     error = "SSL_CTX_new: " + openssl_error();
@@ -29,6 +30,15 @@ ssl_ctx_ptr new_server_ctx(const std::string& cert, const std::string& key, int 
   // buffer is still released while the session is idle.
   SSL_CTX_set_default_read_buffer_len(ctx.get(), 64 * 1024);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // OpenSSL's own TLS 1.2 default still offers CBC and static-RSA suites.
+  const std::string ciphers(cfg.ciphers.empty() ? default_tls12_ciphers : cfg.ciphers);
+  const std::string suites(cfg.ciphersuites.empty() ? default_tls13_ciphersuites
+                                                    : cfg.ciphersuites);
+  if (SSL_CTX_set_cipher_list(ctx.get(), ciphers.c_str()) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx.get(), suites.c_str()) != 1) {
+    error = "cipher list: " + openssl_error();
+    return nullptr;
+  }
   // One TLS 1.3 ticket, not OpenSSL's two: a WebSocket client holds one
   // connection, so one ticket is all a reconnect can use, and each ticket
   // costs an encryption and a write on every handshake.
@@ -111,7 +121,8 @@ void warm_up_tls(SSL_CTX* server) {
 std::shared_ptr<server_tls> server_tls::make(const listener_tls_config& cfg, std::string& error) {
   const int min_version = cfg.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
   auto out = std::make_shared<server_tls>();
-  out->default_ = new_server_ctx(cfg.cert, cfg.key, min_version, error);
+  out->record_offload_ = cfg.record_offload;
+  out->default_ = new_server_ctx(cfg, cfg.cert, cfg.key, min_version, error);
   if (!out->default_) {
     return nullptr;
   }
@@ -119,7 +130,7 @@ std::shared_ptr<server_tls> server_tls::make(const listener_tls_config& cfg, std
     return nullptr;
   }
   for (const auto& s : cfg.sni) {
-    sni_entry e{s.names, new_server_ctx(s.cert, s.key, min_version, error)};
+    sni_entry e{s.names, new_server_ctx(cfg, s.cert, s.key, min_version, error)};
     if (!e.ctx) {
       return nullptr;
     }

@@ -25,6 +25,8 @@ class server_tls {
   /// Builds from config; on failure returns nullptr and sets `error`.
   static std::shared_ptr<server_tls> make(const listener_tls_config& cfg, std::string& error);
   SSL_CTX* context() const { return default_.get(); }
+  /// tls.record_offload: tether may take a session's TLS 1.3 records over.
+  bool record_offload() const { return record_offload_; }
 
  private:
   struct sni_entry {
@@ -36,6 +38,7 @@ class server_tls {
 
   ssl_ctx_ptr default_;
   std::vector<sni_entry> sni_;
+  bool record_offload_ = true;
 };
 
 /// Client context for wss:// upstreams of one route.

@@ -88,9 +88,14 @@ struct thread_aead {
   thread_aead& operator=(const thread_aead&) = delete;
 };
 
+thread_aead& thread_contexts() {
+  thread_local thread_aead aead;
+  return aead;
+}
+
 /// A context ready for one record under `k`: keyed, and its nonce set.
 EVP_CIPHER_CTX* context_for(suite s, const traffic_keys& k, int enc) {
-  thread_local thread_aead aead;
+  thread_aead& aead = thread_contexts();
   EVP_CIPHER_CTX* ctx = aead.ctx[enc];
   if (ctx == nullptr) {
     return nullptr;  // out of memory at the thread's first record: the record fails
@@ -112,9 +117,27 @@ EVP_CIPHER_CTX* context_for(suite s, const traffic_keys& k, int enc) {
     }
     aead.keyed[enc] = k.id;
     aead.cipher[enc] = cipher;
+    OPENSSL_cleanse(nonce.data(), nonce.size());
     return ctx;
   }
-  return EVP_CipherInit_ex2(ctx, nullptr, nullptr, nonce.data(), enc, nullptr) == 1 ? ctx : nullptr;
+  const bool ok = EVP_CipherInit_ex2(ctx, nullptr, nullptr, nonce.data(), enc, nullptr) == 1;
+  OPENSSL_cleanse(nonce.data(), nonce.size());
+  return ok ? ctx : nullptr;
+}
+
+/// Drops the key schedule from a thread context that holds key `id`: the
+/// provider frees its cipher state with OPENSSL_clear_free, so a session's
+/// key does not outlive it in a context that may idle for hours. The next
+/// record costs one allocation to set the cipher up again, once per session.
+void forget_key(std::uint64_t id) {
+  thread_aead& aead = thread_contexts();
+  for (int i = 0; i < 2; ++i) {
+    if (aead.ctx[i] != nullptr && aead.keyed[i] == id) {
+      EVP_CIPHER_CTX_reset(aead.ctx[i]);
+      aead.keyed[i] = 0;
+      aead.cipher[i] = nullptr;
+    }
+  }
 }
 
 /// HKDF-Expand-Label(secret, label, "", out.size()) for outputs no longer
@@ -176,6 +199,8 @@ record_layer::record_layer(suite s, std::span<const std::uint8_t> read_secret,
 }
 
 record_layer::~record_layer() {
+  forget_key(read_.id);
+  forget_key(write_.id);
   OPENSSL_cleanse(&read_, sizeof read_);
   OPENSSL_cleanse(&write_, sizeof write_);
 }
@@ -194,6 +219,7 @@ bool record_layer::install(traffic_keys& k, std::span<const std::uint8_t> secret
 bool record_layer::next_generation(traffic_keys& k) {
   const auto size = info(suite_).secret_size;
   std::array<std::uint8_t, 48> next{};
+  forget_key(k.id);  // the old generation must not linger in a context either
   const bool ok = expand_label(suite_, std::span(k.secret).first(size), "traffic upd",
                                std::span(next).first(size)) &&
                   install(k, std::span(next).first(size), 0);
@@ -247,11 +273,18 @@ bool record_layer::open(std::uint8_t* rec, std::size_t size, std::uint8_t& type,
     --end;
   }
   if (end == 0) {
-    return false;
+    type = 0;
+    len = 0;
+    return true;
   }
   type = body[end - 1];
   len = end - 1;
   return true;
+}
+
+int thread_keyed_contexts() {
+  const thread_aead& aead = thread_contexts();
+  return (aead.keyed[0] != 0 ? 1 : 0) + (aead.keyed[1] != 0 ? 1 : 0);
 }
 
 }  // namespace tether::tls13

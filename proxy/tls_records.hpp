@@ -31,6 +31,8 @@ constexpr std::uint8_t content_application_data = 23;
 constexpr std::size_t header_size = 5;
 constexpr std::size_t tag_size = 16;
 constexpr std::size_t max_plaintext = 16384;
+/// Largest TLSInnerPlaintext: content, content type and padding (RFC 8446 5.2).
+constexpr std::size_t max_inner_plaintext = max_plaintext + 1;
 /// Largest record body a peer may send (plaintext, content type, padding, tag).
 constexpr std::size_t max_body = max_plaintext + 256;
 /// Record bytes beyond the plaintext: header, content type, tag.
@@ -55,6 +57,8 @@ class record_layer {
                std::span<const std::uint8_t> write_secret, std::uint64_t write_seq);
   /// False if key derivation failed: the layer must not be used.
   bool ok() const { return ok_; }
+  /// Wipes the secrets, keys and IVs, and the key schedule of this thread's
+  /// AEAD contexts if they still hold one of this layer's keys.
   ~record_layer();
   record_layer(const record_layer&) = delete;
   record_layer& operator=(const record_layer&) = delete;
@@ -67,8 +71,9 @@ class record_layer {
   void unseal(std::uint64_t records) { write_.seq -= records; }
 
   /// Opens the whole record at `rec` in place: on success the plaintext is at
-  /// rec + header_size, `len` bytes, of inner content `type`. False: the
-  /// record is not authentic (bad_record_mac) or has no content type.
+  /// rec + header_size, `len` bytes, of inner content `type`; `type` is 0
+  /// when the plaintext is all zeros (no content type: unexpected_message).
+  /// False: the record is not authentic (bad_record_mac).
   bool open(std::uint8_t* rec, std::size_t size, std::uint8_t& type, std::size_t& len);
 
   /// The write key has sealed enough records that it must be replaced
@@ -89,5 +94,9 @@ class record_layer {
   traffic_keys read_;
   traffic_keys write_;
 };
+
+/// AEAD contexts of the calling thread that hold a key (0, 1 or 2): for
+/// tests, which check that a finished session leaves no key schedule behind.
+int thread_keyed_contexts();
 
 }  // namespace tether::tls13

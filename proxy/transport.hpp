@@ -58,6 +58,9 @@ class transport {
       try_handoff();
     }
   }
+  /// OpenSSL keeps this session's records for its whole life (the
+  /// listener's tls.record_offload: false).
+  void keep_records_in_openssl();
   bool is_open() const { return fd_ >= 0; }
   /// A connection tether opened: the peer says nothing before tether does,
   /// so the first read waits for readiness instead of trying.
@@ -106,7 +109,8 @@ class transport {
 
   // transport_records.cpp: TLS 1.3 records without OpenSSL.
   void watch_for_handoff(bool as_client);
-  bool open_handshake(const std::uint8_t* p, std::size_t len);
+  /// Post-handshake messages in one record's plaintext: 0xff, or the alert to end with.
+  std::uint8_t open_handshake(const std::uint8_t* p, std::size_t len);
   bool try_handoff();
   io_status records_read(net::mutable_buffer buf, std::size_t& n, error_code& ec);
   io_status records_write(net::const_buffer buf, std::size_t& n, error_code& ec);
@@ -144,13 +148,14 @@ class transport {
   bool close_notify_seen_ = false;
   bool close_notify_sent_ = false;  // or a fatal alert: nothing more may be sent
   bool handoff_as_client_ = false;  // an upstream leg: the server may send session tickets
-  // A session ticket that spans records, passed over as it comes: its
-  // header bytes so far (when the header itself is split), then how many
-  // body bytes are still to come.
-  std::array<std::uint8_t, 4> ticket_head_{};
-  std::uint8_t ticket_head_len_ = 0;
+  // A handshake message that spans records: its header so far (plus a
+  // KeyUpdate's body byte), then, for a session ticket passed over as it
+  // comes, how many body bytes are still to come.
+  std::array<std::uint8_t, 5> hs_{};
+  std::uint8_t hs_len_ = 0;
   std::uint32_t ticket_left_ = 0;
-  bool mid_ticket() const { return ticket_head_len_ > 0 || ticket_left_ > 0; }
+  int records_without_data_ = 0;  // consecutive, bounded in open_records
+  bool key_update_queued_ = false;  // a KeyUpdate reply in tx_ the socket has not taken
 };
 
 /// SSL_CTX_set_keylog_callback for tether's contexts: hands the application

@@ -63,6 +63,16 @@ constexpr std::uint8_t alert_close_notify = 0;
 constexpr std::uint8_t alert_unexpected_message = 10;
 constexpr std::uint8_t alert_bad_record_mac = 20;
 constexpr std::uint8_t alert_record_overflow = 22;
+constexpr std::uint8_t alert_illegal_parameter = 47;
+constexpr std::uint8_t alert_decode_error = 50;
+constexpr std::uint8_t alert_internal_error = 80;
+constexpr std::uint8_t alert_user_canceled = 90;
+constexpr std::uint8_t no_alert = 0xff;
+/// Consecutive records without application data (empty records, KeyUpdates,
+/// alerts that end nothing, ticket pieces) before tether gives up: OpenSSL's
+/// MAX_EMPTY_RECORDS. A peer that means well sends a few at most; a ticket
+/// split into records of 512 bytes still fits with room to spare.
+constexpr int max_records_without_data = 32;
 constexpr std::uint8_t handshake_key_update = 24;
 constexpr std::uint8_t key_update_not_requested[] = {handshake_key_update, 0, 0, 1, 0};
 /// Records sealed per send: large messages leave in one syscall per 64 KiB.
@@ -143,6 +153,14 @@ void transport::watch_for_handoff(bool as_client) {
   SSL_set_msg_callback(ssl_, &handoff_watch::on_message);
   SSL_set_msg_callback_arg(ssl_, watch_.get());
   SSL_set_app_data(ssl_, watch_.get());
+}
+
+void transport::keep_records_in_openssl() {
+  if (watch_ && ssl_ != nullptr) {
+    SSL_set_msg_callback(ssl_, nullptr);
+    SSL_set_app_data(ssl_, nullptr);
+  }
+  watch_.reset();
 }
 
 bool transport::try_handoff() {
@@ -232,26 +250,56 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
     if (!records_->open(rec, tls13::header_size + body, type, len)) {
       return fatal(alert_bad_record_mac);
     }
-    if (len > tls13::max_plaintext) {
+    // Padding counts (RFC 8446 5.4): content, type and zeros together.
+    if (body - tls13::tag_size > tls13::max_inner_plaintext) {
       return fatal(alert_record_overflow);
     }
     used += tls13::header_size + body;
     const std::uint8_t* p = rec + tls13::header_size;
-    if (type == tls13::content_application_data && !mid_ticket()) {
+    const bool mid_handshake = hs_len_ > 0 || ticket_left_ > 0;
+    bool data_carried = false;
+    if (type == tls13::content_application_data) {
+      if (mid_handshake) {
+        return fatal(alert_unexpected_message);  // RFC 8446 5.1: no interleaving
+      }
       std::memmove(data + plain, p, len);
       plain += len;
-    } else if (type == tls13::content_alert && len == 2 && p[1] == alert_close_notify) {
-      close_notify_seen_ = true;
-    } else if (type == tls13::content_handshake && open_handshake(p, len)) {
-      // KeyUpdate handled, or session tickets passed over
-    } else {
-      // An error alert from the peer, a message no client may send now, or
-      // data inside a ticket (RFC 8446 5.1: no interleaving).
-      if (type != tls13::content_alert) {
-        send_alert(alert_unexpected_message);
+      data_carried = len > 0;
+    } else if (type == tls13::content_alert) {
+      // RFC 8446 5.4 (empty) and 6: one whole alert per record.
+      if (mid_handshake || len == 0) {
+        return fatal(alert_unexpected_message);
       }
-      ec = tls_failure();
-      return false;
+      if (len != 2) {
+        return fatal(alert_decode_error);
+      }
+      if (p[1] == alert_close_notify) {
+        close_notify_seen_ = true;
+      } else if (p[1] != alert_user_canceled) {
+        // An error alert (RFC 8446 6.2): the connection ends here, and
+        // nothing, not even close_notify, may answer it.
+        close_notify_sent_ = true;
+        ec = tls_failure();
+        return false;
+      }
+    } else if (type == tls13::content_handshake) {
+      if (len == 0) {
+        return fatal(alert_unexpected_message);  // RFC 8446 5.4
+      }
+      if (const auto alert = open_handshake(p, len); alert != no_alert) {
+        return fatal(alert);
+      }
+    } else {
+      // Another content type, or none (the plaintext was all zeros).
+      return fatal(alert_unexpected_message);
+    }
+    // Records that carry no application data cost tether work and, for a
+    // KeyUpdate, a reply: a run of them is bounded as OpenSSL bounds empty
+    // records (MAX_EMPTY_RECORDS), so a peer cannot keep tether busy with
+    // them while nothing reaches the other leg.
+    records_without_data_ = data_carried ? 0 : records_without_data_ + 1;
+    if (records_without_data_ > max_records_without_data) {
+      return fatal(alert_unexpected_message);
     }
   }
   if (close_notify_seen_) {
@@ -260,68 +308,73 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
   return true;
 }
 
-bool transport::open_handshake(const std::uint8_t* p, std::size_t len) {
+std::uint8_t transport::open_handshake(const std::uint8_t* p, std::size_t len) {
   while (len > 0) {
     if (ticket_left_ > 0) {
-      // The rest of a ticket that began in an earlier record.
+      // A session ticket's body, passed over as it comes (it may span records).
       const std::size_t skip = std::min<std::size_t>(len, ticket_left_);
       ticket_left_ -= static_cast<std::uint32_t>(skip);
       p += skip;
       len -= skip;
       continue;
     }
-    if (ticket_head_len_ > 0 || len < 4) {
-      // A header split across records (RFC 8446 5.1 allows it; OpenSSL never
-      // does it, as each of its handshake messages starts a record): only a
-      // ticket's may be, below.
-      const std::uint8_t type = ticket_head_len_ > 0 ? ticket_head_[0] : p[0];
-      if (!handoff_as_client_ || type != SSL3_MT_NEWSESSION_TICKET) {
-        return false;
-      }
-      const std::size_t take = std::min<std::size_t>(len, 4 - ticket_head_len_);
-      std::memcpy(ticket_head_.data() + ticket_head_len_, p, take);
-      ticket_head_len_ += static_cast<std::uint8_t>(take);
-      p += take;
-      len -= take;
-      if (ticket_head_len_ == 4) {
-        ticket_head_len_ = 0;
-        ticket_left_ = static_cast<std::uint32_t>(ticket_head_[1]) << 16 |
-                       static_cast<std::uint32_t>(ticket_head_[2]) << 8 | ticket_head_[3];
-        if (ticket_left_ > max_ticket) {
-          return false;
+    // A message may be split across records anywhere (RFC 8446 5.1), so its
+    // header, and a KeyUpdate's one body byte, gather in hs_ first: five
+    // bytes are all tether ever keeps of a handshake message.
+    const std::size_t want = hs_len_ >= 4 ? 5 : 4;
+    const std::size_t take = std::min(len, want - hs_len_);
+    std::memcpy(hs_.data() + hs_len_, p, take);
+    hs_len_ += static_cast<std::uint8_t>(take);
+    p += take;
+    len -= take;
+    if (hs_len_ < want) {
+      continue;  // the rest is in the next record
+    }
+    const std::uint32_t body = static_cast<std::uint32_t>(hs_[1]) << 16 |
+                               static_cast<std::uint32_t>(hs_[2]) << 8 | hs_[3];
+    if (hs_len_ == 4) {
+      if (hs_[0] == handshake_key_update) {
+        if (body != 1) {
+          return alert_decode_error;
         }
+        continue;  // its request_update byte next
       }
+      // A ticket is fine from an upstream server (tether does not resume
+      // with it, so it is passed over); anything else is unexpected now.
+      hs_len_ = 0;
+      if (hs_[0] != SSL3_MT_NEWSESSION_TICKET || !handoff_as_client_) {
+        return alert_unexpected_message;
+      }
+      if (body > max_ticket) {
+        return alert_decode_error;
+      }
+      ticket_left_ = body;
       continue;
     }
-    const std::size_t body =
-        static_cast<std::size_t>(p[1]) << 16 | static_cast<std::size_t>(p[2]) << 8 | p[3];
-    if (p[0] == handshake_key_update && body == 1 && len == 5 && p[4] <= 1) {
-      // A KeyUpdate must end its record.
-      if (!records_->update_read()) {
-        return false;
-      }
-      if (p[4] == 1) {
-        // update_requested: answer under the old key, then switch.
-        if (!queue_record(tls13::content_handshake, key_update_not_requested) ||
-            !records_->update_write()) {
-          return false;
-        }
-        send_pending();
-      }
-      return true;
+    hs_len_ = 0;
+    if (hs_[4] > 1) {
+      return alert_illegal_parameter;
     }
-    if (p[0] != SSL3_MT_NEWSESSION_TICKET || !handoff_as_client_ || body > max_ticket) {
-      // Anything else is unexpected. A ticket is fine from an upstream server
-      // (tether does not resume with it, so it is passed over), not from a client.
-      return false;
+    if (len > 0) {
+      // The key changes after a KeyUpdate, so it must end its record (5.1).
+      return alert_unexpected_message;
     }
-    // Passed over, whole or its first part: a ticket may span records.
-    const std::size_t here = std::min(len - 4, body);
-    ticket_left_ = static_cast<std::uint32_t>(body - here);
-    p += 4 + here;
-    len -= 4 + here;
+    if (!records_->update_read()) {
+      return alert_internal_error;
+    }
+    // update_requested: answer under the old key, then switch. One reply
+    // not yet sent answers any number of requests (RFC 8446 4.6.3), so a
+    // peer that never reads cannot make tether queue more than one.
+    if (hs_[4] == 1 && !key_update_queued_ && !close_notify_sent_) {
+      if (!queue_record(tls13::content_handshake, key_update_not_requested) ||
+          !records_->update_write()) {
+        return alert_internal_error;
+      }
+      key_update_queued_ = true;
+      send_pending();
+    }
   }
-  return true;
+  return no_alert;
 }
 
 transport::io_status transport::records_read(net::mutable_buffer buf, std::size_t& n,
@@ -344,6 +397,15 @@ transport::io_status transport::records_read(net::mutable_buffer buf, std::size_
     }
     if (room == 0) {
       return io_status::done;
+    }
+    // A KeyUpdate reply the socket has not taken: read nothing more until it
+    // leaves, so a peer that sends but never reads stops being read.
+    if (key_update_queued_ && !send_pending()) {
+      if (tx_failed_) {
+        ec = error_code(net::error::broken_pipe);
+        return io_status::error;
+      }
+      return io_status::want_write;
     }
     std::size_t got = 0;
     std::size_t plain = 0;
@@ -415,6 +477,7 @@ bool transport::send_pending() {
   }
   release(tx_);
   tx_done_ = 0;
+  key_update_queued_ = false;
   return true;
 }
 
@@ -440,19 +503,22 @@ void transport::send_alert(std::uint8_t description) {
 transport::io_status transport::records_write(net::const_buffer buf, std::size_t& n,
                                               error_code& ec) {
   n = 0;
-  if (tx_done_ < tx_.size() || close_notify_sent_) {
-    if (close_notify_sent_ || !send_pending()) {
-      if (tx_failed_ || close_notify_sent_) {
-        ec = error_code(net::error::broken_pipe);
-        return io_status::error;
-      }
-      return io_status::want_write;
+  if (close_notify_sent_) {
+    ec = error_code(net::error::broken_pipe);
+    return io_status::error;
+  }
+  if (tx_done_ < tx_.size() && !send_pending()) {
+    if (tx_failed_) {
+      ec = error_code(net::error::broken_pipe);
+      return io_status::error;
     }
-    // The caller's retry: the record it was told to wait for is out.
+    return io_status::want_write;
+  }
+  if (tx_plain_ > 0) {
+    // The caller's retry: the record it was told to wait for is out (sent
+    // here, or by a read that had to send a KeyUpdate reply behind it).
     n = std::exchange(tx_plain_, 0);
-    if (n > 0) {
-      return io_status::done;
-    }
+    return io_status::done;
   }
   if (buf.size() == 0) {
     return io_status::done;

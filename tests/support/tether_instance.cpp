@@ -1,9 +1,12 @@
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
 #include <sstream>
+#include <string>
 
 #include "config.hpp"
 #include "logging.hpp"
 #include "server.hpp"
+#include "test_modes.hpp"
 #include "test_support.hpp"
 
 namespace tt {
@@ -19,6 +22,17 @@ tether_instance::tether_instance(const std::string& yaml, std::size_t threads) :
     errors << e << "\n";
   }
   BOOST_REQUIRE_MESSAGE(parsed.value, "config rejected:\n" << errors.str() << yaml);
+  if (!record_offload_on()) {
+    // The TLS suites run a second time with OpenSSL keeping every record
+    // (tests/CMakeLists.txt): the listener default flips, both legs follow.
+    auto cfg = std::make_shared<tether::config>(*parsed.value);
+    for (auto& l : cfg->listeners) {
+      if (l.tls) {
+        l.tls->record_offload = false;
+      }
+    }
+    parsed.value = std::move(cfg);
+  }
   tether::log_config quiet;
   quiet.level = std::getenv("TETHER_TEST_LOG") ? std::getenv("TETHER_TEST_LOG") : "error";
   tether::setup_logging(quiet);
@@ -44,6 +58,11 @@ double tether_instance::metric(const std::string& series) const {
     }
   }
   return -1;
+}
+
+bool record_offload_on() {
+  const char* offload = std::getenv("TETHER_TEST_RECORD_OFFLOAD");
+  return offload == nullptr || std::string(offload) != "0";
 }
 
 std::string listener_yaml(bool tls, const std::string& name) {

@@ -752,6 +752,59 @@ routes:
                });
 }
 
+BOOST_AUTO_TEST_CASE(listener_tls_cipher_lists) {
+  const auto cfg = parse_ok(R"(listeners:
+  - name: a
+    bind: "127.0.0.1:0"
+    tls:
+      cert: a.crt
+      key: a.key
+      ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL:@STRENGTH"
+      ciphersuites: TLS_AES_128_GCM_SHA256
+      record_offload: false
+  - name: b
+    bind: "127.0.0.1:0"
+    tls: { cert: a.crt, key: a.key }
+routes:
+  - name: r
+    upstream: { url: "ws://h" }
+)");
+  BOOST_TEST(cfg->listeners[0].tls->ciphers == "ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL:@STRENGTH");
+  BOOST_TEST(cfg->listeners[0].tls->ciphersuites == "TLS_AES_128_GCM_SHA256");
+  BOOST_TEST(!cfg->listeners[0].tls->record_offload);
+  BOOST_TEST(cfg->listeners[1].tls->ciphers.empty());  // the built-in ECDHE+AEAD list
+  BOOST_TEST(cfg->listeners[1].tls->ciphersuites.empty());
+  BOOST_TEST(cfg->listeners[1].tls->record_offload);
+
+  check_errors(R"(listeners:
+  - name: a
+    bind: "127.0.0.1:0"
+    tls:
+      cert: a.crt
+      key: a.key
+      ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:NOT-A-CIPHER"
+      ciphersuites: "TLS_AES_128_GCM_SHA256:TLS_AES_128_CBC_SHA"
+      record_offload: sometimes
+  - name: b
+    bind: "127.0.0.1:0"
+    tls:
+      cert: a.crt
+      key: a.key
+      ciphers: "!ALL"
+      ciphersuites: ""
+routes:
+  - name: r
+    upstream: { url: "ws://h" }
+)",
+               {
+                   R"(t.yaml:7:16: listeners[0].tls.ciphers: unknown cipher "NOT-A-CIPHER")",
+                   R"(t.yaml:8:21: listeners[0].tls.ciphersuites: unknown TLS 1.3 cipher suite "TLS_AES_128_CBC_SHA")",
+                   R"(t.yaml:9:23: listeners[0].tls.record_offload: expected true or false, got "sometimes")",
+                   R"(t.yaml:15:16: listeners[1].tls.ciphers: leaves no TLS 1.2 cipher)",
+                   R"(t.yaml:16:21: listeners[1].tls.ciphersuites: must not be empty)",
+               });
+}
+
 BOOST_AUTO_TEST_CASE(match_host_and_path) {
   check_errors(minimal + R"(    match: { host: "foo.*.com", path: "ws" }
   - name: s

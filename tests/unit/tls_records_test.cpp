@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -187,6 +188,47 @@ BOOST_AUTO_TEST_CASE(records_and_key_updates_interoperate_with_openssl) {
       BOOST_CHECK_EQUAL(SSL_get_error(p.client, -1), SSL_ERROR_SSL);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(all_zero_plaintext_opens_with_no_content_type) {
+  pair_fixture p("TLS_AES_128_GCM_SHA256");
+  tls13::record_layer sender(p.suite(), server_secret, 0, client_secret, 0);
+  tls13::record_layer receiver(p.suite(), client_secret, 0, server_secret, 0);
+  // Sealed as "type 0" after seven zero bytes: the plaintext is all zeros.
+  auto rec = seal(sender, 0, std::string(7, '\0'));
+  std::uint8_t type = 0xff;
+  std::size_t len = 1;
+  BOOST_REQUIRE(receiver.open(rec.data(), rec.size(), type, len));
+  BOOST_CHECK_EQUAL(type, 0);
+  BOOST_CHECK_EQUAL(len, 0U);
+}
+
+BOOST_AUTO_TEST_CASE(a_finished_layer_leaves_no_key_behind) {
+  pair_fixture p("TLS_AES_256_GCM_SHA384");
+  alignas(tls13::record_layer) unsigned char storage[sizeof(tls13::record_layer)];
+  auto* rl = new (storage) tls13::record_layer(p.suite(), client_secret, 0, server_secret, 0);
+  BOOST_REQUIRE(rl->ok());
+  // One record each way: this thread's contexts now hold both keys.
+  p.to_client(seal(*rl, tls13::content_application_data, "out"));
+  BOOST_CHECK_EQUAL(p.client_reads(), "out");
+  BOOST_REQUIRE_EQUAL(SSL_write(p.client, "in", 2), 2);
+  auto wire = p.from_client();
+  BOOST_CHECK_EQUAL(open_first(*rl, wire).second, "in");
+  BOOST_CHECK_EQUAL(tls13::thread_keyed_contexts(), 2);
+  rl->~record_layer();
+  // The contexts forget the key schedule, and the layer its secrets.
+  BOOST_CHECK_EQUAL(tls13::thread_keyed_contexts(), 0);
+  const std::string bytes(reinterpret_cast<const char*>(storage), sizeof storage);
+  for (const auto* secret : {&client_secret, &server_secret}) {
+    const std::string s(secret->begin(), secret->begin() + 16);
+    BOOST_CHECK(bytes.find(s) == std::string::npos);
+  }
+  // A KeyUpdate drops the old generation from the contexts too.
+  tls13::record_layer next(p.suite(), client_secret, 0, server_secret, 0);
+  seal(next, tls13::content_application_data, "x");
+  BOOST_CHECK_EQUAL(tls13::thread_keyed_contexts(), 1);
+  BOOST_REQUIRE(next.update_write());
+  BOOST_CHECK_EQUAL(tls13::thread_keyed_contexts(), 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
