@@ -57,7 +57,7 @@ std::array<std::uint8_t, 12> nonce_of(const tls13_direction& d) {
   return nonce;
 }
 
-const std::string ws_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65";
+const std::string ws_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 std::string accept_key(const std::string& key) {
   std::uint8_t digest[20];
