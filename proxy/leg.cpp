@@ -170,7 +170,19 @@ void leg::send_control(ws::opcode op, std::span<const std::uint8_t> payload) {
   if (close_sent_ || closed_) {
     return;
   }
-  if (mid_frame()) {
+  const bool pong = op == ws::opcode::pong;
+  if (mid_frame() || (pong && pending_bytes() >= pong_backlog)) {
+    if (pong) {
+      // A peer that pings faster than it reads would pile pongs up here.
+      // Only the latest ping needs its pong (RFC 6455 5.5.3): it replaces
+      // one still waiting.
+      for (auto& p : pending_controls_) {
+        if (p.op == op) {
+          p.payload.assign(payload.begin(), payload.end());
+          return;
+        }
+      }
+    }
     pending_controls_.push_back({op, std::string(payload.begin(), payload.end())});
     return;
   }
@@ -216,7 +228,8 @@ void leg::send_close(std::uint16_t code, std::string_view reason, const char* wh
 }
 
 void leg::flush_pending() {
-  while (!pending_controls_.empty() && !mid_frame()) {
+  while (!pending_controls_.empty() && !mid_frame() &&
+         (pending_controls_.front().op != ws::opcode::pong || pending_bytes() < pong_backlog)) {
     auto p = std::move(pending_controls_.front());
     pending_controls_.erase(pending_controls_.begin());
     send_frame(p.op, true, {reinterpret_cast<const std::uint8_t*>(p.payload.data()), p.payload.size()});
@@ -359,6 +372,9 @@ void leg::write_out() {
     if (inflight_done_ < inflight_.size()) {
       break;
     }
+  }
+  if (!pending_controls_.empty() && !mid_frame() && pending_bytes() < pong_backlog) {
+    flush_pending();  // a pong held back while the output was backed up
   }
   if (drain_level_ > 0 && pending_bytes() < drain_level_) {
     drain_level_ = 0;

@@ -93,8 +93,11 @@ class leg final : public pollable {
   /// Tether's own messages (heartbeats, answers, notices): sent now when the
   /// leg is between messages, else after the message in progress ends.
   void inject(ws::opcode op, std::string payload);
-  /// Ping, pong: sent now unless a frame is being streamed.
+  /// Ping, pong: sent now unless a frame is being streamed. A pong also
+  /// waits while pong_backlog bytes are unwritten, and replaces a pong
+  /// still waiting (only the latest ping needs one, RFC 6455 5.5.3).
   void send_control(ws::opcode op, std::span<const std::uint8_t> payload);
+  static constexpr std::size_t pong_backlog = 64 * 1024;
   /// Sends a close frame (once); nothing else is sent on this leg after it.
   /// 1005 sends an empty close body. `why` says, for the access log, why
   /// tether closes when it is the first to.

@@ -91,6 +91,11 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
     if (ec) {
       if (timed_out_) {
         fail_handshake(handshake_failure::timeout);
+      } else if (ec == http::error::header_limit) {
+        // A request line or header over the limit: 431 (RFC 6585), as Envoy answers.
+        fail_handshake(handshake_failure::bad_request);
+        co_await reply(ws::make_error_response(http::status::request_header_fields_too_large, 11,
+                                               "request header too large\n"));
       } else if (ec != http::error::end_of_stream && ec != net::error::eof &&
                  ec != net::error::connection_reset && ec != net::error::operation_aborted) {
         fail_handshake(handshake_failure::bad_request, ec.message());

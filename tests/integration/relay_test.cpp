@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "extra_hostile.hpp"
 #include "extra_relay.hpp"
 #include "test_support.hpp"
 
@@ -305,6 +306,20 @@ BOOST_AUTO_TEST_CASE(reading_resumes_after_a_slow_client_catches_up) {
       auto c = ws_client::connect(t.port(), {.tls = tls, .host = "localhost"});
       BOOST_REQUIRE(!c->send_text("go"));
       std::this_thread::sleep_for(1500ms);
+      // Every byte the backend has written is in a socket buffer on the way
+      // (all four ends are in this process) or held by tether, which may hold
+      // no more than high_water (512 KiB) plus one read (256 KiB). (The
+      // message the backend is part-way through writing is not counted as
+      // sent: what tether holds may be up to 512 KiB more than measured.)
+      // Reading freely, tether would hold all 32 MiB and leave its upstream
+      // socket empty.
+      const auto sent = backend.bytes_sent();
+      const auto queued = hostile::kernel_queued({t.port(), backend.port()});
+      const auto held = sent > queued ? sent - queued : 0;
+      BOOST_TEST_MESSAGE("backend sent " << (sent >> 10) << " KiB, socket buffers hold " << (queued >> 10)
+                                         << " KiB, tether holds at most " << (held >> 10) << " KiB");
+      BOOST_CHECK_MESSAGE(held <= (512 + 256 + 64) * 1024u, "tether holds " << held << " bytes");
+      BOOST_CHECK_MESSAGE(hostile::unread_bytes(0, backend.port()) > 0, "tether kept reading the backend");
       for (int i = 0; i < n; ++i) {
         auto m = c->read(10000ms);
         BOOST_REQUIRE_MESSAGE(m, "message " << i << " missing");

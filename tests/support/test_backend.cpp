@@ -37,6 +37,7 @@ struct test_backend::impl : std::enable_shared_from_this<impl> {
   std::size_t pings = 0;
   std::list<std::shared_ptr<backend_conn>> conns;  // io thread only
   std::atomic<std::size_t> open{0};
+  std::atomic<std::size_t> sent_bytes{0};
 
   options get_opts() const {
     std::lock_guard lock(mutex);
@@ -177,6 +178,7 @@ struct test_backend::impl : std::enable_shared_from_this<impl> {
         if (ec) {
           break;
         }
+        self->sent_bytes += m.data.size();
       }
       *writing = false;
     };
@@ -355,6 +357,8 @@ std::size_t test_backend::pings_received() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->pings;
 }
+
+std::size_t test_backend::bytes_sent() const { return impl_->sent_bytes; }
 
 void test_backend::send_all(message m) {
   net::post(impl_->ioc, [i = impl_, m] {

@@ -83,6 +83,9 @@ class test_backend {
   bool wait_closes(std::size_t n, ms timeout = 5000ms) const;
   std::size_t open_sessions() const;
   std::size_t pings_received() const;
+  /// Payload bytes of messages sent by send_all or `reply` whose write has
+  /// completed (handed whole to the kernel).
+  std::size_t bytes_sent() const;
 
   /// Sends to every open session.
   void send_all(message m);
