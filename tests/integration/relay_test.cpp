@@ -1,12 +1,9 @@
 // Message relay through tether: content, type and order both ways, over
 // ws:// and wss://, fragmented and large messages, close codes both ways.
 #include <boost/test/unit_test.hpp>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <cstdlib>
 #include <thread>
 
 #include "extra_hostile.hpp"
@@ -25,29 +22,14 @@ std::string route_yaml(const test_backend& b, const std::string& extra = {}) {
 /// in-process) with that local port, or with that remote port (0: no match).
 std::vector<int> nodelay_of_sockets(std::uint16_t local_port, std::uint16_t peer_port) {
   std::vector<int> out;
-  DIR* dir = ::opendir("/proc/self/fd");
-  BOOST_REQUIRE(dir != nullptr);
-  while (const dirent* e = ::readdir(dir)) {
-    const int fd = std::atoi(e->d_name);
-    sockaddr_in local{}, peer{};
-    socklen_t len = sizeof local;
-    if (fd <= 2 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
-        local.sin_family != AF_INET) {
-      continue;
-    }
-    len = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
-      continue;  // a listener
-    }
-    if ((local_port != 0 && ntohs(local.sin_port) == local_port) ||
-        (peer_port != 0 && ntohs(peer.sin_port) == peer_port)) {
+  hostile::for_each_tcp_socket([&](std::uint16_t local, std::uint16_t peer, int fd) {
+    if ((local_port != 0 && local == local_port) || (peer_port != 0 && peer == peer_port)) {
       int on = 0;
-      len = sizeof on;
+      socklen_t len = sizeof on;
       ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len);
       out.push_back(on);
     }
-  }
-  ::closedir(dir);
+  });
   return out;
 }
 

@@ -115,6 +115,12 @@ struct relayed {
   }
 };
 
+/// The alert tether's own record layer sends, or, in the run with
+/// record_offload off, the one OpenSSL 3.0 sends for the same fault.
+std::uint8_t ours_or_openssl(std::uint8_t ours, std::uint8_t openssl) {
+  return record_offload_on() ? ours : openssl;
+}
+
 /// Runs `attack` on each leg in turn and expects `description` back.
 void on_both_legs(const std::function<void(tls13_peer&)>& attack, std::uint8_t description) {
   for (bool up : {false, true}) {
@@ -151,7 +157,8 @@ BOOST_AUTO_TEST_CASE(bad_key_update_length_is_a_decode_error) {
       [](tls13_peer& p) {
         BOOST_REQUIRE(p.send(tls13_peer::handshake, bytes({24, 0, 0, 2, 1, 0})));
       },
-      decode_error);
+      // OpenSSL refuses a KeyUpdate longer than 1 byte as an excessive message size.
+      ours_or_openssl(decode_error, illegal_parameter));
   on_both_legs(
       [](tls13_peer& p) { BOOST_REQUIRE(p.send(tls13_peer::handshake, bytes({24, 0, 0, 0}))); },
       decode_error);
@@ -194,7 +201,7 @@ BOOST_AUTO_TEST_CASE(malformed_alerts_get_decode_error) {
   for (const std::string& alert : {bytes({1}), bytes({1, 0, 0}), bytes({2, 40, 2})}) {
     BOOST_TEST_CONTEXT("alert of " << alert.size() << " bytes") {
       on_both_legs([&](tls13_peer& p) { BOOST_REQUIRE(p.send(tls13_peer::alert, alert)); },
-                   decode_error);
+                   ours_or_openssl(decode_error, unexpected_message));
     }
   }
 }
@@ -220,6 +227,10 @@ BOOST_AUTO_TEST_CASE(fatal_alert_from_the_peer_ends_without_close_notify) {
 }
 
 BOOST_AUTO_TEST_CASE(padding_counts_against_the_inner_plaintext_limit) {
+  if (!record_offload_on()) {
+    BOOST_TEST_MESSAGE("skipped: OpenSSL 3.0 does not count padding against the limit");
+    return;
+  }
   // 2^14 bytes of data, the type and one zero: 2^14 + 2 > 2^14 + 1.
   on_both_legs(
       [](tls13_peer& p) {

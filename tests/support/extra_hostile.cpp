@@ -123,11 +123,7 @@ std::size_t raise_fd_limit(std::size_t want) {
   return rl.rlim_cur;
 }
 
-namespace {
-
-/// Calls `f(local_port, peer_port, fd)` for each connected IPv4 socket of this process.
-template <typename F>
-void for_each_tcp_socket(F f) {
+void for_each_tcp_socket(const std::function<void(std::uint16_t, std::uint16_t, int)>& f) {
   DIR* dir = ::opendir("/proc/self/fd");
   BOOST_REQUIRE(dir != nullptr);
   while (const dirent* e = ::readdir(dir)) {
@@ -147,7 +143,6 @@ void for_each_tcp_socket(F f) {
   ::closedir(dir);
 }
 
-}  // namespace
 
 std::size_t kernel_queued(std::initializer_list<std::uint16_t> ports) {
   std::size_t total = 0;

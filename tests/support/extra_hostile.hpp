@@ -56,6 +56,10 @@ std::string route(const std::string& name, const std::string& url, const std::st
 std::string tether_yaml(const test_backend& canary_backend, const std::string& routes,
                         const std::string& defaults = {});
 
+/// Calls `f(local_port, peer_port, fd)` for each connected IPv4 socket of
+/// this process (tether runs in-process, so its sockets are among them).
+void for_each_tcp_socket(const std::function<void(std::uint16_t, std::uint16_t, int)>& f);
+
 /// Resident set size of this process in bytes (/proc/self/statm).
 std::size_t rss_bytes();
 
