@@ -34,7 +34,7 @@ poller::poller(net::io_context& ioc, std::chrono::microseconds coalesce)
     throw std::system_error(errno, std::generic_category(), "epoll_create1");
   }
   try {
-    wait_ = new poller_wait(*this, ioc_, epfd_);
+    wait_ = poller_wait::create(*this, ioc_, epfd_);
   } catch (...) {
     ::close(epfd_);
     throw;

@@ -1,59 +1,35 @@
 #include "poller_wait.hpp"
 
-#include <system_error>
+#include <cstdlib>
 
 #include "poller.hpp"
 
 namespace tether {
 
-poller_wait::poller_wait(poller& owner, net::io_context& ioc, int fd)
-    : reactor_op(error_code(), &poller_wait::do_perform, &poller_wait::do_complete),
-      owner_(&owner),
-      reactor_(net::use_service<reactor>(ioc)),
-      fd_(fd) {
-  reactor_.init_task();
-  if (const int err = reactor_.register_descriptor(fd_, state_); err != 0) {
-    throw std::system_error(err, std::generic_category(), "registering the poller with asio");
-  }
+namespace {
+
+bool public_api_forced() {
+  const char* v = std::getenv("TETHER_ASIO_PUBLIC_API");
+  return v != nullptr && *v != '\0' && *v != '0';
 }
 
-void poller_wait::start() {
-  queued_ = true;
-  // Speculation allowed: with no edge pending the reactor just queues this
-  // (the registration already has EPOLLIN); with one pending it calls
-  // do_perform at once.
-  reactor_.start_op(reactor::read_op, fd_, state_, this, true, true);
+}  // namespace
+
+poller_wait* poller_wait::create(poller& owner, net::io_context& ioc, int fd) {
+  return reactor_wait_built() && !public_api_forced() ? make_reactor_wait(owner, ioc, fd)
+                                                      : make_public_wait(owner, ioc, fd);
 }
 
-void poller_wait::abandon() {
-  owner_ = nullptr;
-  reactor_.deregister_descriptor(fd_, state_, false);
-  reactor_.cleanup_descriptor_data(state_);
-  if (!queued_) {
-    delete this;
-  }
+const char* poller_wait::kind() {
+  return reactor_wait_built() && !public_api_forced() ? "reactor" : "public";
 }
 
-boost::asio::detail::reactor_op::status poller_wait::do_perform(reactor_op* /*base*/) {
-  // The set is read in run_ready, in the same handler that dispatches its
-  // events, so no session can go away in between. "Exhausted" makes the
-  // reactor stop speculating until the next edge.
-  return done_and_exhausted;
+void poller_wait::run_ready(poller& p) {
+  p.run_ready();
 }
 
-void poller_wait::do_complete(void* owner, boost::asio::detail::operation* base,
-                              const error_code& /*ec*/, std::size_t /*bytes*/) {
-  auto* self = static_cast<poller_wait*>(base);
-  self->queued_ = false;
-  // No owner: the io_context is being destroyed with this still queued.
-  if (owner == nullptr || self->owner_ == nullptr || self->ec_) {
-    if (self->owner_ != nullptr) {
-      self->owner_->wait_ = nullptr;
-    }
-    delete self;
-    return;
-  }
-  self->owner_->run_ready();
+void poller_wait::forget_wait(poller& p) {
+  p.wait_ = nullptr;
 }
 
 }  // namespace tether

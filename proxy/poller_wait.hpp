@@ -1,45 +1,48 @@
 #pragma once
-// The poller's wait in asio's reactor, without asio's re-arm. async_wait on a
-// descriptor costs an epoll_ctl(MOD) every time it is started; an operation
-// started with speculation allowed costs nothing while the descriptor's
-// registration stands, and asio remembers an edge that came while nothing
-// waited. This is asio's detail API (Boost 1.81's epoll reactor), kept to this
-// one class.
-#include <boost/asio/detail/reactor.hpp>
-#include <boost/asio/detail/reactor_op.hpp>
-#include <boost/asio/io_context.hpp>
-
+// How a worker's asio thread learns that the poller's epoll set has something
+// ready. Two ways, chosen once per poller:
+// - reactor (poller_wait_reactor.cpp): one operation object inside asio's
+//   epoll reactor, started with speculation allowed, so a wait costs no
+//   epoll_ctl while the registration stands. It is asio's detail API, so it
+//   compiles only on the Boost release it was checked against.
+// - public (poller_wait_public.cpp): posix::stream_descriptor::async_wait,
+//   asio's public API, for any other Boost; one epoll_ctl and one poll(2)
+//   per batch of ready sockets more (bench/RESULTS.md has the cost).
 #include "net.hpp"
 
 namespace tether {
 
 class poller;
 
-class poller_wait : private boost::asio::detail::reactor_op {
+class poller_wait {
  public:
-  /// Registers `fd` (the poller's epoll set) with `ioc`'s reactor.
-  poller_wait(poller& owner, net::io_context& ioc, int fd);
+  /// Registers `fd` (the poller's epoll set) with `ioc`. The reactor wait
+  /// when this build has it, unless TETHER_ASIO_PUBLIC_API is set in the
+  /// environment (how CI and the benchmark run the other one).
+  static poller_wait* create(poller& owner, net::io_context& ioc, int fd);
+  /// "reactor" or "public": which one create() gives in this process.
+  static const char* kind();
+
+  /// Calls `owner.run_ready()` once the set may have something ready.
+  virtual void start() = 0;
+  /// The poller is going away: unregisters, and deletes this now or when
+  /// asio hands the wait back.
+  virtual void abandon() = 0;
+
   poller_wait(const poller_wait&) = delete;
   poller_wait& operator=(const poller_wait&) = delete;
 
-  /// Calls `owner.run_ready()` once the set may have something ready.
-  void start();
-  /// The poller is going away: unregisters, and deletes this now or when
-  /// asio hands the operation back.
-  void abandon();
-
- private:
-  using reactor = boost::asio::detail::reactor;
-  ~poller_wait() = default;
-  static status do_perform(reactor_op* base);
-  static void do_complete(void* owner, boost::asio::detail::operation* base, const error_code& ec,
-                          std::size_t bytes);
-
-  poller* owner_;
-  reactor& reactor_;
-  reactor::per_descriptor_data state_ = nullptr;
-  int fd_;
-  bool queued_ = false;
+ protected:
+  poller_wait() = default;
+  virtual ~poller_wait() = default;
+  // The poller's private side, for the two implementations.
+  static void run_ready(poller& p);
+  static void forget_wait(poller& p);
 };
+
+/// Whether this build has the reactor wait (Boost version guard).
+bool reactor_wait_built();
+poller_wait* make_reactor_wait(poller& owner, net::io_context& ioc, int fd);
+poller_wait* make_public_wait(poller& owner, net::io_context& ioc, int fd);
 
 }  // namespace tether

@@ -14,6 +14,7 @@
 #include "heap_trim.hpp"
 #include "listener.hpp"
 #include "listener_context.hpp"
+#include "poller_wait.hpp"
 #include "session.hpp"
 #include "worker.hpp"
 
@@ -129,6 +130,8 @@ void server::run() {
     // caches are then built before any client waits on them.
     net::post(w->ioc(), [this] { warm_up(); });
   }
+  spdlog::info("{} workers, socket readiness through asio's {} wait", workers_.size(),
+               poller_wait::kind());
   for (std::size_t i = 1; i < workers_.size(); ++i) {
     threads_.emplace_back([this, i] { workers_[i]->ioc().run(); });
   }

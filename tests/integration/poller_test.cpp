@@ -10,6 +10,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "poller.hpp"
+#include "poller_wait.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -151,6 +154,14 @@ batches_seen run_batches(std::chrono::microseconds coalesce, int sockets, int ro
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(poller_test)
+
+// CTest runs the socket suites twice, the second time with
+// TETHER_ASIO_PUBLIC_API=1: that run must really use the public-API wait.
+BOOST_AUTO_TEST_CASE(the_wait_in_use_is_the_one_asked_for) {
+  const char* forced = std::getenv("TETHER_ASIO_PUBLIC_API");
+  const bool public_api = forced != nullptr && std::string(forced) == "1";
+  BOOST_TEST(std::string(tether::poller_wait::kind()) == (public_api ? "public" : "reactor"));
+}
 
 // Six sockets, and each read keeps the thread busy for a millisecond: the
 // worker is loaded, so between batches it sleeps the delay (100 ms here).

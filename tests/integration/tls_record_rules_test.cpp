@@ -284,18 +284,21 @@ BOOST_AUTO_TEST_CASE(runs_of_records_without_data_are_bounded) {
 }
 
 BOOST_AUTO_TEST_CASE(key_update_flood_from_a_peer_that_never_reads_is_held_back) {
-  // KeyUpdates asking for a reply, each followed by one byte of a huge
-  // binary message, from a client that reads nothing: once tether's replies
-  // fill the socket it must stop reading the client, so the client's
-  // socket fills up too. Without backpressure tether reads on and queues
-  // replies without end (2 million of them were 76 MiB).
+  // KeyUpdates asking for a reply, each followed by a one-byte fragment of
+  // one binary message, from a client that reads nothing: once tether's
+  // replies fill the socket it must stop reading the client, so the
+  // client's socket fills up too. Without that tether reads on and queues
+  // replies without end (2 million of them were 76 MiB). The fragments keep
+  // the session relaying (a backend takes a message of many small frames;
+  // one frame announcing 1 GiB would be refused at once, and a closing
+  // session stops reading for that reason instead).
   relayed s(false, "    limits: {max_message_size: 1GiB}\n");
   int small = 4096;
   ::setsockopt(s.peer->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  const char key[4] = {9, 8, 7, 6};
-  std::string head = bytes({0x82, 0xff, 0, 0, 0, 0, 0x40, 0, 0, 0});  // 1 GiB, masked
-  head.append(key, 4);
-  BOOST_REQUIRE(s.peer->send(tls13_peer::application_data, head));
+  const auto fragment = [](bool first) {
+    return bytes({first ? 0x02 : 0x00, 0x81, 9, 8, 7, 6, 'x' ^ 9});  // masked, not final
+  };
+  BOOST_REQUIRE(s.peer->send(tls13_peer::application_data, fragment(true)));
   constexpr std::size_t budget = 48 * 1024 * 1024;
   std::size_t sent = 0;
   bool blocked = false;
@@ -305,7 +308,7 @@ BOOST_AUTO_TEST_CASE(key_update_flood_from_a_peer_that_never_reads_is_held_back)
     if (pending.empty()) {
       pending = s.peer->seal(tls13_peer::handshake, bytes({24, 0, 0, 1, 1}));
       s.peer->update_write_key();
-      pending += s.peer->seal(tls13_peer::application_data, "x");
+      pending += s.peer->seal(tls13_peer::application_data, fragment(false));
     }
     std::size_t n = 0;
     if (s.peer->try_send_raw(pending, n)) {
