@@ -292,6 +292,11 @@ BOOST_AUTO_TEST_CASE(key_update_flood_from_a_peer_that_never_reads_is_held_back)
   // the session relaying (a backend takes a message of many small frames;
   // one frame announcing 1 GiB would be refused at once, and a closing
   // session stops reading for that reason instead).
+  // What this cannot isolate: on loopback TCP stops the flood by itself.
+  // With tether's read-stop removed the client still blocks, at the same
+  // ~4 MB: once its receive queue is full, its own data stops reaching
+  // tether (ss: client Send-Q 3.9 MB, tether Recv-Q 0). The test shows that
+  // the flood ends and tether stays healthy, not which of the two ended it.
   relayed s(false, "    limits: {max_message_size: 1GiB}\n");
   int small = 4096;
   ::setsockopt(s.peer->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);

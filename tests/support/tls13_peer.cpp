@@ -167,6 +167,10 @@ std::unique_ptr<tls13_peer> tls13_peer::connect(std::uint16_t port) {
     ::close(fd);
     return nullptr;
   }
+  return connect_fd(fd);
+}
+
+std::unique_ptr<tls13_peer> tls13_peer::connect_fd(int fd) {
   std::unique_ptr<tls13_peer> p(new tls13_peer(fd, true));
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_load_verify_locations(ctx, cert_path("ca.crt").c_str(), nullptr);

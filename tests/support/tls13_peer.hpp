@@ -32,6 +32,9 @@ class tls13_peer {
  public:
   /// TLS client to 127.0.0.1:port (SNI localhost, certs/dev CA).
   static std::unique_ptr<tls13_peer> connect(std::uint16_t port);
+  /// TLS client on a connected descriptor of any stream socket (a
+  /// socketpair, say); it owns `fd` from here.
+  static std::unique_ptr<tls13_peer> connect_fd(int fd);
   /// TLS server on one connection accepted from `listen_fd` (certs/dev
   /// server certificate, no session tickets); nullptr after `timeout`.
   static std::unique_ptr<tls13_peer> accept(int listen_fd, ms timeout = 5000ms);
