@@ -1,6 +1,7 @@
 #pragma once
-// Counters for /metrics (SPEC section 9). Every counter is sharded per worker
-// thread and written only by its own thread (a plain load+store, no locked
+// Counters for /metrics (SPEC section 9), declared in metric_list.hpp.
+// Every counter is sharded per worker thread and written only by its own
+// thread (a plain load+store, no locked
 // instruction), so counting a message costs a few nanoseconds and never
 // bounces a cache line between cores. The admin thread sums the shards.
 #include <array>
@@ -11,6 +12,9 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "metric_labels.hpp"
+#include "metric_list.hpp"
 
 namespace tether {
 
@@ -38,39 +42,24 @@ struct histogram {
   void observe(double seconds);
 };
 
-enum class leg_kind { client = 0, upstream = 1 };
+/// One counter per value of a label: `messages[direction::upstream_to_client]`.
+template <class E>
+struct by {
+  std::array<counter, label_of<E>::values.size()> at;
+  counter& operator[](E e) { return at[static_cast<std::size_t>(e)]; }
+};
+
+#define TETHER_METRIC_MEMBER(member, name, type, help) type member;
 
 struct alignas(64) route_shard {
-  gauge sessions_active;
-  counter sessions_total;
-  counter messages[2];  // [0] client_to_upstream, [1] upstream_to_client
-  counter bytes[2];
-  counter pings_sent[2];          // by leg_kind
-  counter heartbeat_timeouts[2];  // by leg_kind
-  counter app_heartbeats_sent;
-  counter app_heartbeats_answered;
-  counter reconnect_success;
-  counter reconnect_gave_up;
-  gauge buffered_messages;
-  histogram outage;
+  TETHER_ROUTE_METRICS(TETHER_METRIC_MEMBER)
 };
-
-enum class handshake_failure {
-  tls,
-  timeout,
-  bad_request,
-  not_found,
-  forbidden,
-  overloaded,
-  upstream_unreachable,
-  upstream_rejected,
-  count_
-};
-const char* to_string(handshake_failure f);
 
 struct alignas(64) listener_shard {
-  std::array<counter, static_cast<std::size_t>(handshake_failure::count_)> failures;
+  TETHER_LISTENER_METRICS(TETHER_METRIC_MEMBER)
 };
+
+#undef TETHER_METRIC_MEMBER
 
 /// Stats of one route (by name) across all workers; outlives config reloads.
 struct route_stats {

@@ -42,7 +42,7 @@ void session::start() {
 }
 
 void session::fail_handshake(handshake_failure why, std::string_view detail) {
-  listener_->stats().shards[worker_.index()].failures[static_cast<std::size_t>(why)].add();
+  listener_->stats().shards[worker_.index()].handshake_failures[why].add();
   spdlog::info("{}: handshake from {} failed: {}{}{}", listener_->name(), client_ip_, to_string(why),
                detail.empty() ? "" : ": ", detail);
 }

@@ -135,15 +135,15 @@ awaitable<void> session::reconnect() {
     delay = std::min(delay * policy.backoff.multiplier,
                      std::chrono::duration<double, std::milli>(policy.backoff.max));
   }
-  stats_->reconnect_gave_up.add();
+  stats_->upstream_reconnects[reconnect_result::gave_up].add();
   give_up(ws::close_code::try_again_later, "upstream unavailable");
 }
 
 void session::restore(upstream_attempt up) {
   const auto outage = std::chrono::duration<double>(steady::now() - outage_start_).count();
-  stats_->reconnect_success.add();
+  stats_->upstream_reconnects[reconnect_result::success].add();
   ++reconnects_;
-  stats_->outage.observe(outage);
+  stats_->upstream_outage.observe(outage);
   spdlog::info("route {}: upstream back after {:.3f}s", route_->cfg->name, outage);
   // Replay, then the buffer, then live traffic: all queued on the new leg
   // before any further client input is read (one thread, no interleaving).

@@ -226,7 +226,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
           }
         }
         if (st.streaming) {
-          stats_->bytes[0].add(piece.size());
+          stats_->bytes[direction::client_to_upstream].add(piece.size());
           upstream_->frame_piece(piece);
         } else if (st.live || st.whole) {
           if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
@@ -246,7 +246,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
         }
         if (st.frame.fin) {
           if (!st.discard && !st.answered) {
-            stats_->messages[0].add();
+            stats_->messages[direction::client_to_upstream].add();
           }
           if (!st.discard && !st.whole) {
             const auto op = p.message_opcode();
@@ -257,7 +257,7 @@ void session::on_client_bytes(std::span<std::uint8_t> in) {
                 ++forwarded_count_;
               }
             } else {
-              stats_->bytes[0].add(st.message.size());
+              stats_->bytes[direction::client_to_upstream].add(st.message.size());
               buffer_or_send(op, st.message);
             }
           }
@@ -280,7 +280,7 @@ void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t>
     from_client_.answered = true;
     return;
   }
-  stats_->bytes[0].add(payload.size());
+  stats_->bytes[direction::client_to_upstream].add(payload.size());
   const bool verbatim = !wire.empty() && upstream_state_ == upstream_state::open;
   if (masked && !verbatim) {
     ws::apply_mask(payload, h.key, 0);  // it is buffered or copied after all: in clear
@@ -363,7 +363,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
       }
       case ws::frame_parser::kind::data: {
         auto piece = p.payload();
-        stats_->bytes[1].add(piece.size());
+        stats_->bytes[direction::upstream_to_client].add(piece.size());
         if (st.streaming) {
           down.frame_piece(piece);
         } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
@@ -387,7 +387,7 @@ void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
           }
         }
         if (st.frame.fin) {
-          stats_->messages[1].add();
+          stats_->messages[direction::upstream_to_client].add();
         }
         break;
     }

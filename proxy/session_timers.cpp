@@ -66,7 +66,7 @@ bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
     l.send_control(ws::opcode::ping, {});
     l.ping_outstanding = true;
     l.ping_sent_at = now;
-    stats_->pings_sent[static_cast<int>(kind)].add();
+    stats_->pings_sent[kind].add();
   }
   return false;
 }
@@ -107,7 +107,7 @@ void session::on_timer(steady::time_point now) {
   }
   const auto& hb = route_->cfg->heartbeat;
   if (check_leg(*client_, hb.client, leg_kind::client, now)) {
-    stats_->heartbeat_timeouts[0].add();
+    stats_->heartbeat_timeouts[leg_kind::client].add();
     spdlog::info("route {}: client {} silent past pong_timeout, dropped", route_->cfg->name, client_ip_);
     client_->abort("heartbeat timeout");
     client_gone(ws::close_code::going_away, "client heartbeat timeout");
@@ -115,7 +115,7 @@ void session::on_timer(steady::time_point now) {
   }
   if (upstream_state_ == upstream_state::open &&
       check_leg(*upstream_, hb.upstream, leg_kind::upstream, now)) {
-    stats_->heartbeat_timeouts[1].add();
+    stats_->heartbeat_timeouts[leg_kind::upstream].add();
     spdlog::info("route {}: upstream of client {} silent past pong_timeout, treated as lost",
                  route_->cfg->name, client_ip_);
     upstream_->abort("heartbeat timeout");

@@ -1,0 +1,60 @@
+#pragma once
+// The labels that split a metric (metric_list.hpp): for each, an enum the
+// counting sites index with, the label's name and its values' names, in the
+// enum's order.
+#include <array>
+#include <cstddef>
+
+namespace tether {
+
+enum class direction { client_to_upstream, upstream_to_client };
+enum class leg_kind { client, upstream };
+enum class reconnect_result { success, gave_up };
+enum class handshake_failure {
+  tls,
+  timeout,
+  bad_request,
+  not_found,
+  forbidden,
+  overloaded,
+  upstream_unreachable,
+  upstream_rejected,
+};
+
+template <class E>
+struct label_of;
+
+template <>
+struct label_of<direction> {
+  static constexpr const char* name = "direction";
+  static constexpr std::array<const char*, 2> values{"client_to_upstream", "upstream_to_client"};
+};
+
+template <>
+struct label_of<leg_kind> {
+  static constexpr const char* name = "leg";
+  static constexpr std::array<const char*, 2> values{"client", "upstream"};
+};
+
+template <>
+struct label_of<reconnect_result> {
+  static constexpr const char* name = "result";
+  static constexpr std::array<const char*, 2> values{"success", "gave_up"};
+};
+
+template <>
+struct label_of<handshake_failure> {
+  static constexpr const char* name = "reason";
+  static constexpr std::array<const char*, 8> values{
+      "tls",       "timeout",    "bad_request",          "not_found",
+      "forbidden", "overloaded", "upstream_unreachable", "upstream_rejected"};
+};
+
+/// The name of one value of a label ("upstream_rejected").
+template <class E>
+  requires requires { label_of<E>::values; }
+constexpr const char* to_string(E e) {
+  return label_of<E>::values[static_cast<std::size_t>(e)];
+}
+
+}  // namespace tether
