@@ -31,27 +31,48 @@ declare -A timeout=([ws_frame]=5 [handshake]=5 [config]=1 [tls_records]=5)
 declare -A extra=([config]="-dict=tests/fuzz/config/config.dict")
 
 mkdir -p build-fuzz/logs
-failed=0
-for t in "${targets[@]}"; do
-  work="build-fuzz/corpus/$t"
-  artifacts="build-fuzz/artifacts/$t"
-  log="build-fuzz/logs/$t.log"
+# Runs one target; its verdict line goes to build-fuzz/logs/<target>.result.
+run_target() {
+  local t="$1"
+  local work="build-fuzz/corpus/$t"
+  local artifacts="build-fuzz/artifacts/$t"
+  local log="build-fuzz/logs/$t.log"
+  local result="build-fuzz/logs/$t.result"
   rm -rf "$work"
   mkdir -p "$work" "$artifacts"
   cp tests/fuzz/"$t"/corpus/* "$work"/
-  status=0
+  local status=0
   # shellcheck disable=SC2086  # extra holds separate options
   "build-fuzz/tests/fuzz/fuzz_$t" "$work" -max_total_time="$seconds" -timeout="${timeout[$t]}" \
     -rss_limit_mb=2048 -max_len="${max_len[$t]}" -artifact_prefix="$artifacts/" \
     -print_final_stats=1 ${extra[$t]:-} >"$log" 2>&1 || status=$?
+  local execs corpus
   execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
   corpus=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -n1 | sed 's/corp: //')
   if ((status != 0)) || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant failed' "$log"; then
-    printf '%-12s FAILED (exit %d): %s exec/s, corpus %s; see %s\n' "$t" "$status" "${execs:-?}" "${corpus:-?}" "$log"
-    grep -E 'ERROR:|runtime error:|invariant failed|Test unit written' "$log" | head -n 5 | sed 's/^/    /'
-    failed=1
+    {
+      printf '%-12s FAILED (exit %d): %s exec/s, corpus %s; see %s\n' "$t" "$status" "${execs:-?}" "${corpus:-?}" "$log"
+      grep -E 'ERROR:|runtime error:|invariant failed|Test unit written' "$log" | head -n 5 | sed 's/^/    /'
+    } >"$result"
   else
-    printf '%-12s ok: %s exec/s, corpus %s inputs/bytes\n' "$t" "${execs:-?}" "${corpus:-?}"
+    printf '%-12s ok: %s exec/s, corpus %s inputs/bytes\n' "$t" "${execs:-?}" "${corpus:-?}" >"$result"
+  fi
+}
+
+# One target per core at a time: each fuzzer is single-threaded.
+cores=$(nproc)
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= cores)); do
+    wait -n || true
+  done
+  run_target "$t" &
+done
+wait
+failed=0
+for t in "${targets[@]}"; do
+  cat "build-fuzz/logs/$t.result"
+  if ! grep -q ' ok: ' "build-fuzz/logs/$t.result"; then
+    failed=1
   fi
 done
 exit "$failed"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds tether with AddressSanitizer and UndefinedBehaviorSanitizer and runs
 # every test: unit, integration (real sockets and TLS on 127.0.0.1) and
-# end-to-end (python websockets, headless Chromium, the CLI).
+# end-to-end (python websockets, headless Chromium, the CLI); then the
+# libFuzzer targets, TETHER_FUZZ_SECONDS each (default 60; 0 skips them).
+# Arguments go to ctest and pick a subset: the fuzzers are skipped then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh --tests
+scripts/setup.sh --tests --fuzz
 bash certs/make-certs.sh
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_BASEDIR="$PWD"
@@ -13,5 +15,8 @@ cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_SAN
 time cmake --build build-test
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-cd build-test
-time ctest --output-on-failure --timeout 600 "$@"
+(cd build-test && time ctest --output-on-failure --timeout 600 "$@")
+fuzz_seconds="${TETHER_FUZZ_SECONDS:-60}"
+if (($# == 0 && fuzz_seconds > 0)); then
+  time scripts/fuzz.sh "$fuzz_seconds"
+fi
