@@ -86,7 +86,7 @@ awaitable<void> listener::accept_loop() {
       co_await t.async_wait(use_tuple);
       continue;
     }
-    const auto n = ctx_->active.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto n = ctx_->active().fetch_add(1, std::memory_order_relaxed) + 1;
     const bool over = n > ctx_->max_connections();
     net::post(w.ioc(), [&w, rt = server_.current(), ctx = ctx_, s = std::move(socket), peer, over]() mutable {
       std::make_shared<session>(w, std::move(rt), std::move(ctx), std::move(s), peer, over)->start();

@@ -26,18 +26,17 @@ class listener_context {
     std::lock_guard lock(mutex_);
     tls_ = std::move(tls);
   }
-  std::size_t max_connections() const { return max_connections_.load(std::memory_order_relaxed); }
-  void set_max_connections(std::size_t n) { max_connections_.store(n, std::memory_order_relaxed); }
+  std::size_t max_connections() const { return stats_.max_connections.load(std::memory_order_relaxed); }
+  void set_max_connections(std::size_t n) { stats_.max_connections.store(n, std::memory_order_relaxed); }
 
   /// Connections currently open on this listener (all workers).
-  std::atomic<std::size_t> active{0};
+  std::atomic<std::size_t>& active() { return stats_.connections; }
 
  private:
   std::string name_;
   listener_stats& stats_;
   mutable std::mutex mutex_;
   std::shared_ptr<server_tls> tls_;
-  std::atomic<std::size_t> max_connections_{10000};
 };
 
 }  // namespace tether

@@ -30,3 +30,9 @@
 #define TETHER_LISTENER_METRICS(X)                                                                \
   X(handshake_failures, "tether_handshake_failures_total", by<handshake_failure>,                \
     "Connections that failed before a session started.")
+
+// Gauges of a listener that every worker moves (one shared atomic each, set
+// once per connection, never per message): X(member, name, help).
+#define TETHER_LISTENER_GAUGES(X)                                                                 \
+  X(connections, "tether_listener_connections", "Connections open on the listener.")             \
+  X(max_connections, "tether_listener_max_connections", "The listener's max_connections.")

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "process_metrics.hpp"
+
 namespace tether {
 
 void histogram::observe(double seconds) {
@@ -132,14 +134,22 @@ std::string metrics::render() const {
   family(out, name, help, "route", routes_, &route_shard::member);
 #define TETHER_LISTENER_FAMILY(member, name, type, help) \
   family(out, name, help, "listener", listeners_, &listener_shard::member);
+#define TETHER_LISTENER_GAUGE(member, name, help)                                  \
+  header(out, name, "gauge", help);                                               \
+  for (const auto& [key, stats] : listeners_) {                                   \
+    line(out, name, fmt::format("listener=\"{}\"", key), stats->member.load());    \
+  }
   TETHER_ROUTE_METRICS(TETHER_ROUTE_FAMILY)
   TETHER_LISTENER_METRICS(TETHER_LISTENER_FAMILY)
+  TETHER_LISTENER_GAUGES(TETHER_LISTENER_GAUGE)
 #undef TETHER_ROUTE_FAMILY
 #undef TETHER_LISTENER_FAMILY
+#undef TETHER_LISTENER_GAUGE
 
   header(out, "tether_config_reloads_total", "counter", "Configuration reloads.");
   line(out, "tether_config_reloads_total", "result=\"success\"", reloads_ok_.load());
   line(out, "tether_config_reloads_total", "result=\"failure\"", reloads_failed_.load());
+  render_process_metrics(out);
   return out;
 }
 

@@ -70,6 +70,9 @@ struct route_stats {
 struct listener_stats {
   explicit listener_stats(std::size_t workers) : shards(workers) {}
   std::vector<listener_shard> shards;
+#define TETHER_LISTENER_GAUGE(member, name, help) std::atomic<std::size_t> member{0};
+  TETHER_LISTENER_GAUGES(TETHER_LISTENER_GAUGE)
+#undef TETHER_LISTENER_GAUGE
 };
 
 /// All metrics of the process. Lookup by name happens when a session or a

@@ -72,8 +72,10 @@ class server {
   /// One in-memory TLS handshake per listener on the calling worker thread.
   void warm_up();
 
-  std::vector<std::unique_ptr<worker>> workers_;
+  // Before the workers: sessions that the workers' io_contexts destroy
+  // still count into their route's and listener's stats.
   metrics metrics_;
+  std::vector<std::unique_ptr<worker>> workers_;
   mutable std::mutex mutex_;
   std::shared_ptr<const runtime> runtime_;
   std::map<std::string, std::shared_ptr<listener>> listeners_;

@@ -34,7 +34,7 @@ session::session(worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<l
 
 session::~session() {
   worker_.remove(*this);
-  listener_->active.fetch_sub(1, std::memory_order_relaxed);
+  listener_->active().fetch_sub(1, std::memory_order_relaxed);
 }
 
 void session::start() {

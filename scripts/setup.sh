@@ -12,7 +12,8 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(python3-websockets chromium) ;;
+    # prometheus brings promtool, which checks the metrics and the alert rules.
+    --tests) packages+=(python3-websockets chromium prometheus) ;;
     # libFuzzer ships in clang's runtime package; llvm-14 brings the symbolizer.
     --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
     *) echo "setup: unknown option $arg" >&2; exit 2 ;;

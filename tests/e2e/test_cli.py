@@ -6,8 +6,10 @@
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -272,6 +274,19 @@ class Suite:
                         problems.append("%s: labels %s lack %s" % (n, sorted(ls), sorted(labels)))
                         break
             e2e.expect(not problems, "; ".join(problems))
+            # Prometheus's own parser on the same scrape.
+            promtool = shutil.which("promtool")
+            e2e.expect(promtool is not None, "promtool missing (scripts/setup.sh --tests)")
+            check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                                   text=True, timeout=30)
+            e2e.expect(check.returncode == 0,
+                       "promtool check metrics: %s%s" % (check.stdout, check.stderr))
+            for name in ("process_open_fds", "process_resident_memory_bytes",
+                         "process_cpu_seconds_total", "process_start_time_seconds"):
+                e2e.expect((e2e.metric_value(text, name) or 0) > 0, "%s missing or zero" % name)
+            e2e.expect(e2e.metric_value(text, "tether_build_info") == 1, "tether_build_info")
+            e2e.expect(e2e.metric_value(text, "tether_listener_max_connections") is not None,
+                       "tether_listener_max_connections")
             sessions = e2e.metric_value(text, "tether_sessions_total", route="web")
             e2e.expect(sessions == 1, "tether_sessions_total{route=web} = %r after one session" % sessions)
             for d in ("client_to_upstream", "upstream_to_client"):
