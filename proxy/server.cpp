@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "admin.hpp"
+#include "file_watch.hpp"
 #include "heap_trim.hpp"
 #include "listener.hpp"
 #include "listener_context.hpp"
@@ -234,6 +235,7 @@ void server::drain() {
     }
   }
   net::post(workers_[0]->ioc(), [this] {
+    watch_.reset();  // no reloads while draining
     if (trimmer_) {
       trimmer_->stop();
     }
@@ -282,6 +284,29 @@ void server::handle_signals(std::string config_path) {
   config_path_ = std::move(config_path);
   signals_ = std::make_unique<net::signal_set>(workers_[0]->ioc(), SIGHUP, SIGTERM, SIGINT);
   signals_->async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
+  // On the same thread as SIGHUP, so two reloads never overlap.
+  watch_ = std::make_unique<file_watch>(workers_[0]->ioc(), file_watch_quiet, [this] { reload_file(); });
+  watch_->watch(files_to_watch(config_path_, current()->cfg()));
+}
+
+void server::reload_file() {
+  auto loaded = load_config(config_path_);
+  std::string error;
+  if (!loaded.value) {
+    metrics_.config_reload(false);
+    for (const auto& e : loaded.errors) {
+      spdlog::error("reload: {}", e);
+    }
+  } else if (!reload(loaded.value, error)) {
+    spdlog::error("reload: {}", error);
+  } else {
+    spdlog::info("reloaded {}", config_path_);
+  }
+  if (watch_) {
+    // The files of whichever configuration is now in force, as they are
+    // now: a broken file is not retried until it changes again.
+    watch_->watch(files_to_watch(config_path_, current()->cfg()));
+  }
 }
 
 void server::on_signal(error_code ec, int sig) {
@@ -289,18 +314,7 @@ void server::on_signal(error_code ec, int sig) {
     return;
   }
   if (sig == SIGHUP) {
-    auto loaded = load_config(config_path_);
-    std::string error;
-    if (!loaded.value) {
-      metrics_.config_reload(false);
-      for (const auto& e : loaded.errors) {
-        spdlog::error("reload: {}", e);
-      }
-    } else if (!reload(loaded.value, error)) {
-      spdlog::error("reload: {}", error);
-    } else {
-      spdlog::info("reloaded {}", config_path_);
-    }
+    reload_file();
   } else if (draining_) {
     spdlog::warn("second signal: exiting now");
     std::_Exit(1);

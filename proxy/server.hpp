@@ -21,6 +21,7 @@
 namespace tether {
 
 class admin;
+class file_watch;
 class heap_trimmer;
 class listener;
 class listener_context;
@@ -53,8 +54,13 @@ class server {
   /// SIGTERM: /readyz turns 503, listeners close, sessions get 1001 spread
   /// over drain_timeout, then the workers stop.
   void drain();
-  /// Installs SIGHUP/SIGTERM/SIGINT handling; reload re-reads `config_path`.
+  /// Installs SIGHUP/SIGTERM/SIGINT handling and the watch on the
+  /// configuration's files; a reload re-reads `config_path`.
   void handle_signals(std::string config_path);
+  /// After a change on disk, files are compared once they have been quiet
+  /// this long: a Secret's certificate and key, or an editor's several
+  /// writes, then give one reload.
+  static constexpr std::chrono::milliseconds file_watch_quiet{200};
 
   std::shared_ptr<const runtime> current() const;
   worker& next_worker();
@@ -90,7 +96,9 @@ class server {
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> workers_drained_{0};
   void on_signal(error_code ec, int sig);
+  void reload_file();
   std::unique_ptr<net::signal_set> signals_;
+  std::unique_ptr<file_watch> watch_;
   std::string config_path_;
 };
 
