@@ -1,5 +1,9 @@
 #include "conformance_runner.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/test/unit_test.hpp>
 #include <sstream>
 
@@ -203,6 +207,14 @@ void runner::run(const conf_case& c, std::size_t index) {
   const auto target = "/case-" + std::to_string(index);
   client_peer client(tether_.port(), tls_, target);
   BOOST_REQUIRE_MESSAGE(client.upgraded(), "no 101 for the case's session");
+  // Chopped frames must leave in separate segments, not wait for an ACK
+  // (Nagle); raw_client keeps its socket to itself, so find it by its peer.
+  hostile::for_each_tcp_socket([&](std::uint16_t, std::uint16_t peer_port, int fd) {
+    if (peer_port == tether_.port()) {
+      int on = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
+  });
   auto backend = backend_.next();
   BOOST_REQUIRE_MESSAGE(backend, "tether opened no upstream connection");
   BOOST_REQUIRE_MESSAGE(backend->head().rfind("GET " + target + " ", 0) == 0, "upstream request for another case");

@@ -28,7 +28,12 @@ void run_all(direction d, bool tls) {
   runner r(d, tls);
   const auto started = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
     BOOST_TEST_CONTEXT("case " << cases[i].name) { r.run(cases[i], i); }
+    const auto took = std::chrono::duration_cast<ms>(std::chrono::steady_clock::now() - t0);
+    if (took > 200ms) {
+      BOOST_TEST_MESSAGE("slow case " << cases[i].name << ": " << took.count() << " ms");
+    }
   }
   BOOST_CHECK_MESSAGE(wait_until([&] { return r.active_sessions() == 0; }, 5000ms),
                       "sessions still active after the last case: " << r.active_sessions());

@@ -32,6 +32,8 @@ std::vector<conf_case> limit_cases() {
     small_pieces.push_back(at == 0 ? text(text_limit.substr(at, 4096), fin) : cont(text_limit.substr(at, 4096), fin));
   }
   out.push_back({"9.2.2 max_message_size in 4 KB fragments", small_pieces, relayed({{true, text_limit}})});
+  // Messages stream: the limit is checked at each frame's header, so the
+  // fragment that fits is out before the one that crosses the limit arrives.
   auto over = rejected(1009);
   over.partial = message{false, bin_limit.substr(0, limit / 2)};
   out.push_back({"9.2.3 fragments adding up to max_message_size + 1",
