@@ -5,13 +5,12 @@
 #include <sys/socket.h>
 
 #include <boost/test/unit_test.hpp>
-#include <sstream>
+
+#include "conformance_transcript.hpp"
 
 namespace tt::conformance {
 namespace {
 
-/// The per-case reading budget: a broken proxy fails a case, never hangs it.
-constexpr auto read_budget = 3000ms;
 const message sentinel{true, "sentinel"};
 
 std::string config(const std::string& backend_url, bool tls) {
@@ -19,50 +18,6 @@ std::string config(const std::string& backend_url, bool tls) {
          "KiB}\n  reconnect: {enabled: false}\n  heartbeat:\n    client: {ping_interval: 0s}\n"
          "    upstream: {ping_interval: 0s}\nroutes:\n" +
          hostile::route("r", backend_url);
-}
-
-/// Payloads as transcript text: short ones escaped, long ones by size and hash.
-std::string show(const std::string& bytes) {
-  std::ostringstream out;
-  if (bytes.size() > 48) {
-    std::uint32_t h = 2166136261u;
-    for (const char ch : bytes) {
-      h = (h ^ static_cast<std::uint8_t>(ch)) * 16777619u;
-    }
-    out << bytes.size() << " bytes, fnv " << std::hex << h;
-    return out.str();
-  }
-  out << '\'';
-  for (const char ch : bytes) {
-    const auto u = static_cast<std::uint8_t>(ch);
-    if (u >= 0x20 && u < 0x7F && ch != '\\' && ch != '\'') {
-      out << ch;
-    } else {
-      out << "\\x" << std::hex << (u >> 4) << (u & 0xF) << std::dec;
-    }
-  }
-  out << '\'';
-  return out.str();
-}
-
-std::string show(const message& m, bool partial = false) {
-  return std::string(partial ? "partial " : "") + (m.text ? "text " : "binary ") + show(m.data);
-}
-
-std::string show_close(std::uint16_t code, const std::string& reason) {
-  return code == 1005 ? "close (no code)" : "close " + std::to_string(code) + " " + show(reason);
-}
-
-std::string show_close(const std::string& payload) {
-  return payload.size() < 2 ? "close (no code)" : show_close(close_code_of(payload), payload.substr(2));
-}
-
-std::string join(const std::vector<std::string>& events) {
-  std::string s;
-  for (const auto& e : events) {
-    s += (s.empty() ? "" : " | ") + e;
-  }
-  return s.empty() ? "(nothing)" : s;
 }
 
 /// The frame as the peer puts it on the wire, header tricks included.
@@ -99,90 +54,6 @@ void write_frames(peer& p, const std::vector<frame_spec>& frames) {
     }
   }
 }
-
-/// What one peer saw, frame by frame, assembled into messages.
-class transcript {
- public:
-  explicit transcript(peer& p) : p_(p), end_(std::chrono::steady_clock::now() + read_budget) {}
-
-  /// Reads until `stop` holds for a frame (not recorded), a close frame
-  /// (recorded), or the end of the connection.
-  template <class Stop>
-  std::vector<std::string> until(Stop stop) {
-    for (;;) {
-      const auto left = std::chrono::duration_cast<ms>(end_ - std::chrono::steady_clock::now());
-      auto f = p_.next_frame(std::max(left, 1ms));
-      if (!f) {
-        flush_partial();
-        events_.push_back(p_.ended() ? "eof" : "silence");
-        return take();
-      }
-      if (f->masked != !p_.is_client()) {
-        events_.push_back("mask bit wrong");
-      }
-      if (stop(*f)) {
-        return take();
-      }
-      if (f->opcode == 0x8) {
-        flush_partial();
-        events_.push_back(show_close(f->payload));
-        close_payload_ = f->payload;
-        return take();
-      }
-      add(*f);
-    }
-  }
-
-  /// Reads to the end of the connection, answering a close frame with the
-  /// same code and reason when `answer`.
-  std::vector<std::string> to_end(bool answer) {
-    auto got = until([](const wire_frame&) { return false; });
-    if (close_payload_) {
-      if (answer) {
-        p_.send(client_frame(0x88, *close_payload_, p_.is_client()));
-      }
-      close_payload_.reset();
-      const auto rest = until([](const wire_frame&) { return false; });
-      got.insert(got.end(), rest.begin(), rest.end());
-    }
-    return got;
-  }
-
- private:
-  void add(const wire_frame& f) {
-    if (f.opcode == 0x9 || f.opcode == 0xA) {
-      events_.push_back((f.opcode == 0x9 ? "ping " : "pong ") + show(f.payload));
-      return;
-    }
-    if (f.opcode == 0x1 || f.opcode == 0x2) {
-      if (building_) {
-        events_.push_back("new message inside a message");
-      }
-      building_ = message{f.opcode == 0x1, {}};
-    } else if (f.opcode != 0x0 || !building_) {
-      events_.push_back("stray frame, opcode " + std::to_string(f.opcode));
-      return;
-    }
-    building_->data += f.payload;
-    if (f.fin) {
-      events_.push_back(show(*building_));
-      building_.reset();
-    }
-  }
-  void flush_partial() {
-    if (building_) {
-      events_.push_back(show(*building_, true));
-      building_.reset();
-    }
-  }
-  std::vector<std::string> take() { return std::exchange(events_, {}); }
-
-  peer& p_;
-  std::chrono::steady_clock::time_point end_;
-  std::vector<std::string> events_;
-  std::optional<message> building_;
-  std::optional<std::string> close_payload_;
-};
 
 bool is_message(const wire_frame& f, const message& m) {
   return f.fin && f.opcode == (m.text ? 0x1 : 0x2) && f.payload == m.data;
