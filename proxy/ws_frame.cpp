@@ -275,6 +275,11 @@ frame_parser::kind frame_parser::read_payload(std::span<std::uint8_t> in, std::s
   if (check && !utf8_.feed(piece)) {
     return fail(close_code::invalid_payload, "invalid UTF-8 in text message");
   }
+  // The last piece of a message must end on a character: a relay hands this
+  // piece on before frame_end, so a check there would come too late.
+  if (check && header_.fin && n == remaining_ && !utf8_.complete()) {
+    return fail(close_code::invalid_payload, "invalid UTF-8 in text message");
+  }
   piece_offset_ = consumed_in_frame_;
   consumed_in_frame_ += n;
   remaining_ -= n;
