@@ -286,7 +286,9 @@ void server::handle_signals(std::string config_path) {
   signals_->async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
   // On the same thread as SIGHUP, so two reloads never overlap.
   watch_ = std::make_unique<file_watch>(workers_[0]->ioc(), file_watch_quiet, [this] { reload_file(); });
-  watch_->watch(files_to_watch(config_path_, current()->cfg()));
+  const auto files = files_to_watch(config_path_, current()->cfg());
+  watch_->watch(files);
+  spdlog::info("watching {} files for changes", files.size());
 }
 
 void server::reload_file() {

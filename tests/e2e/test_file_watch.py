@@ -57,7 +57,8 @@ class Suite:
         # Written through the symlink, into v1.
         self.tether = e2e.Tether(args, config(args, "one", self.certs),
                                  config_name=os.path.join(self.dir, "tether.yaml"))
-        self.reloads = 0
+        # Changes before the watch stands would be taken as the start.
+        self.tether.proc.wait_for(r"watching 3 files for changes", 10)
 
     def reloads_are(self, success, failure=0):
         text = self.tether.metrics()

@@ -205,6 +205,15 @@ bool write_all(int fd, const std::string& bytes) {
     if (n < 0 && errno == EINTR) {
       continue;
     }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A non-blocking socket that is full: tether may be slow to read on a
+      // loaded machine, which is not the failure a caller tests for.
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 10000) == 1) {
+        continue;
+      }
+      return false;
+    }
     if (n <= 0) {
       return false;
     }
