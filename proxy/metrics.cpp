@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+#include <utility>
+
 #include "process_metrics.hpp"
 
 namespace tether {
@@ -59,20 +62,11 @@ const char* type_of(const by<E>*) {
 }
 
 // One family's samples for one route or listener: the shards summed.
-template <class Shard>
+template <class Shard, class T>
+  requires std::is_same_v<T, counter> || std::is_same_v<T, gauge>
 void samples(std::string& out, const char* name, const std::string& labels,
-             const std::vector<Shard>& shards, counter Shard::*m) {
-  std::uint64_t sum = 0;
-  for (const auto& sh : shards) {
-    sum += (sh.*m).get();
-  }
-  line(out, name, labels, sum);
-}
-
-template <class Shard>
-void samples(std::string& out, const char* name, const std::string& labels,
-             const std::vector<Shard>& shards, gauge Shard::*m) {
-  std::int64_t sum = 0;
+             const std::vector<Shard>& shards, T Shard::*m) {
+  decltype(std::declval<const T&>().get()) sum = 0;
   for (const auto& sh : shards) {
     sum += (sh.*m).get();
   }

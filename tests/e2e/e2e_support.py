@@ -127,6 +127,23 @@ class Results:
 RESULTS = Results()
 
 
+def run_steps(seconds, make_suite, steps, alive=lambda suite: suite.tether.proc.running()):
+    """A whole script: guards and arguments, then `make_suite(args)` and each
+    named step in order; a set-up failure counts as a failed case, and tether
+    must still run at the end."""
+    install_guards(seconds)
+    args = parse_args()
+    try:
+        suite = make_suite(args)
+        for name in steps:
+            RESULTS.run(name, getattr(suite, name))
+        RESULTS.check(alive(suite), "tether_still_running", "tether exited during the tests")
+    except Exception as e:  # noqa: BLE001 - set-up failures count too
+        RESULTS.fail("setup", "%s: %s" % (type(e).__name__, e))
+    finally:
+        RESULTS.finish()
+
+
 def _emergency(reason):
     print("%s: stopping every child process" % reason, flush=True)
     try:

@@ -111,21 +111,9 @@ class Suite:
 
 
 def main():
-    e2e.install_guards(SCRIPT_TIMEOUT)
-    args = e2e.parse_args()
-    results = e2e.RESULTS
-    try:
-        suite = Suite(args)
-        # In order: each step starts from the state the one before left.
-        for name in ["edit_in_place", "symlink_swap", "certificate_renamed_over",
-                     "broken_file_keeps_the_old", "unrelated_file_changes_nothing"]:
-            results.run(name, getattr(suite, name))
-        results.check(suite.tether.proc.running(), "tether_still_running",
-                      "tether exited during the tests")
-    except Exception as e:  # noqa: BLE001 - set-up failures count too
-        results.fail("setup", "%s: %s" % (type(e).__name__, e))
-    finally:
-        results.finish()
+    # In order: each step starts from the state the one before left.
+    e2e.run_steps(SCRIPT_TIMEOUT, Suite, ["edit_in_place", "symlink_swap", "certificate_renamed_over",
+                                          "broken_file_keeps_the_old", "unrelated_file_changes_nothing"])
 
 
 if __name__ == "__main__":
