@@ -85,13 +85,14 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
                                    http::request_parser<http::buffer_body>& parser,
                                    const route_runtime& route, http_upstream_cache& cache,
                                    const std::string& client_ip, bool client_tls,
-                                   http_progress& progress) {
+                                   http_progress& progress, route_shard& stats) {
   const auto& rc = *route.cfg;
   auto& req = parser.get();
   const bool client_keep_alive = req.keep_alive();
   const bool head = req.method() == http::verb::head;
   const unsigned client_version = req.version();
   auto fail = [&](http::status status, const char* why) -> awaitable<void> {
+    stats.http_requests[class_of_status(static_cast<unsigned>(status))].add();
     cache.leg.reset();
     auto res = ws::make_error_response(status, client_version, why);
     co_await http::async_write(client, res, use_tuple);
@@ -215,6 +216,7 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
   }
   res.version(client_version);
   res.keep_alive(keep);
+  stats.http_requests[class_of_status(res.result_int())].add();
   auto [rrec, rwec] = co_await relay_message<false>(*cache.leg, cache.buffer, rp, client, progress);
   if (rrec || rwec || !upstream_keep_alive || until_eof) {
     cache.leg.reset();

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "http_types.hpp"
+#include "metrics.hpp"
 #include "runtime.hpp"
 #include "transport.hpp"
 
@@ -41,6 +42,6 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
                                    http::request_parser<http::buffer_body>& parser,
                                    const route_runtime& route, http_upstream_cache& cache,
                                    const std::string& client_ip, bool client_tls,
-                                   http_progress& progress);
+                                   http_progress& progress, route_shard& stats);
 
 }  // namespace tether

@@ -10,6 +10,7 @@ namespace tether {
 enum class direction { client_to_upstream, upstream_to_client };
 enum class leg_kind { client, upstream };
 enum class reconnect_result { success, gave_up };
+enum class status_class { informational, success, redirection, client_error, server_error };
 enum class handshake_failure {
   tls,
   timeout,
@@ -41,6 +42,17 @@ struct label_of<reconnect_result> {
   static constexpr const char* name = "result";
   static constexpr std::array<const char*, 2> values{"success", "gave_up"};
 };
+
+template <>
+struct label_of<status_class> {
+  static constexpr const char* name = "class";
+  static constexpr std::array<const char*, 5> values{"1xx", "2xx", "3xx", "4xx", "5xx"};
+};
+
+/// The class of an HTTP status code (100-599).
+constexpr status_class class_of_status(unsigned status) {
+  return static_cast<status_class>(status < 100 ? 0 : status >= 599 ? 4 : status / 100 - 1);
+}
 
 template <>
 struct label_of<handshake_failure> {

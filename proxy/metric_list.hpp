@@ -25,7 +25,11 @@
   X(upstream_outage, "tether_upstream_outage_seconds", histogram,                                \
     "Time from upstream loss to re-establishment.")                                              \
   X(buffered_messages, "tether_buffered_messages", gauge,                                        \
-    "Client messages held during upstream outages.")
+    "Client messages held during upstream outages.")                                             \
+  X(http_requests, "tether_http_requests_total", by<status_class>,                               \
+    "Plain HTTP requests passed through, by the class of the status answered.")                  \
+  X(http_idle_timeouts, "tether_http_idle_timeouts_total", counter,                              \
+    "Plain HTTP exchanges ended by limits.http_idle_timeout.")
 
 #define TETHER_LISTENER_METRICS(X)                                                                \
   X(handshake_failures, "tether_handshake_failures_total", by<handshake_failure>,                \

@@ -141,7 +141,8 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
       worker_.wheel().schedule(*this, progress.last + idle);
     }
     const auto outcome = co_await proxy_http(*client_io_, buffer, parser, *route_, cache, client_ip_,
-                                             listener_->tls() != nullptr, progress);
+                                             listener_->tls() != nullptr, progress,
+                                             route_->stats->shards[worker_.index()]);
     http_progress_ = nullptr;
     http_cache_ = nullptr;
     worker_.wheel().cancel(*this);

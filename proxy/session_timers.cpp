@@ -45,6 +45,7 @@ void session::http_idle(steady::time_point now) {
   // Waiting for the response: only the upstream is closed, so that the
   // client still gets a 504. Otherwise either side may be the stalled one.
   http_progress_->timed_out = true;
+  route_->stats->shards[worker_.index()].http_idle_timeouts.add();
   spdlog::debug("route {}: HTTP exchange with {} idle, ended", route_->cfg->name, client_ip_);
   if (http_cache_->leg) {
     http_cache_->leg->close();

@@ -66,6 +66,9 @@ BOOST_AUTO_TEST_CASE(get_is_proxied_to_the_route_upstream) {
   BOOST_CHECK_EQUAL(nf.result_int(), 404);
   BOOST_CHECK_EQUAL(nf.body(), "status 404");
   BOOST_CHECK_EQUAL(std::string(nf["X-Origin"]), "yes");
+  BOOST_CHECK_EQUAL(t.metric("tether_http_requests_total{route=\"r\",class=\"2xx\"}"), 1.0);
+  BOOST_CHECK_EQUAL(t.metric("tether_http_requests_total{route=\"r\",class=\"4xx\"}"), 1.0);
+  BOOST_CHECK_EQUAL(t.metric("tether_http_requests_total{route=\"r\",class=\"5xx\"}"), 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(post_of_3_mib_round_trips_byte_exact) {
@@ -403,6 +406,8 @@ BOOST_AUTO_TEST_CASE(origin_that_never_answers_gets_504_at_http_idle_timeout) {
   BOOST_CHECK_GE(took, 290ms);
   BOOST_CHECK_LT(took, 3000ms);
   BOOST_CHECK_EQUAL(origin.requests().size(), 1u);
+  BOOST_CHECK_EQUAL(t.metric("tether_http_idle_timeouts_total{route=\"r\"}"), 1.0);
+  BOOST_CHECK_EQUAL(t.metric("tether_http_requests_total{route=\"r\",class=\"5xx\"}"), 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(stalled_request_body_is_cut_at_http_idle_timeout) {
