@@ -3,6 +3,7 @@
 // counting sites index with, the label's name and its values' names, in the
 // enum's order.
 #include <array>
+#include <iterator>
 #include <cstddef>
 
 namespace tether {
@@ -11,6 +12,12 @@ enum class direction { client_to_upstream, upstream_to_client };
 enum class leg_kind { client, upstream };
 enum class reconnect_result { success, gave_up };
 enum class status_class { informational, success, redirection, client_error, server_error };
+/// The close codes a leg can end with, each its own value; "other" for the
+/// rest (application codes 3000-4999 among them), so the label set is bounded.
+enum class close_kind {
+  c1000, c1001, c1002, c1003, c1005, c1006, c1007, c1008, c1009, c1010, c1011, c1012, c1013,
+  c1014, other
+};
 enum class handshake_failure {
   tls,
   timeout,
@@ -48,6 +55,25 @@ struct label_of<status_class> {
   static constexpr const char* name = "class";
   static constexpr std::array<const char*, 5> values{"1xx", "2xx", "3xx", "4xx", "5xx"};
 };
+
+template <>
+struct label_of<close_kind> {
+  static constexpr const char* name = "code";
+  static constexpr std::array<const char*, 15> values{
+      "1000", "1001", "1002", "1003", "1005", "1006", "1007", "1008",
+      "1009", "1010", "1011", "1012", "1013", "1014", "other"};
+};
+
+constexpr close_kind close_kind_of(unsigned code) {
+  constexpr unsigned known[] = {1000, 1001, 1002, 1003, 1005, 1006, 1007,
+                                1008, 1009, 1010, 1011, 1012, 1013, 1014};
+  for (std::size_t i = 0; i < std::size(known); ++i) {
+    if (known[i] == code) {
+      return static_cast<close_kind>(i);
+    }
+  }
+  return close_kind::other;
+}
 
 /// The class of an HTTP status code (100-599).
 constexpr status_class class_of_status(unsigned status) {

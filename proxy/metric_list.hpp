@@ -5,8 +5,9 @@
 // new metric is one line here plus the place that counts it.
 //
 // X(member, name, type, help). The type is the member's: counter, gauge,
-// histogram, or by<label> for one counter per value of a label
-// (metric_labels.hpp names each label and its values).
+// histogram, by<label> for one counter per value of a label, or
+// by_leg_and_code for one per leg and close code (metric_labels.hpp names
+// each label and its values).
 
 #define TETHER_ROUTE_METRICS(X)                                                                   \
   X(sessions_active, "tether_sessions_active", gauge, "Sessions currently open.")                \
@@ -29,7 +30,9 @@
   X(http_requests, "tether_http_requests_total", by<status_class>,                               \
     "Plain HTTP requests passed through, by the class of the status answered.")                  \
   X(http_idle_timeouts, "tether_http_idle_timeouts_total", counter,                              \
-    "Plain HTTP exchanges ended by limits.http_idle_timeout.")
+    "Plain HTTP exchanges ended by limits.http_idle_timeout.")                                   \
+  X(closes, "tether_closes_total", by_leg_and_code,                                              \
+    "Sessions ended, by leg and the close code that leg ended with.")
 
 #define TETHER_LISTENER_METRICS(X)                                                                \
   X(handshake_failures, "tether_handshake_failures_total", by<handshake_failure>,                \

@@ -60,6 +60,10 @@ template <class E>
 const char* type_of(const by<E>*) {
   return "counter";
 }
+template <class E, class F>
+const char* type_of(const by2<E, F>*) {
+  return "counter";
+}
 
 // One family's samples for one route or listener: the shards summed.
 template <class Shard, class T>
@@ -83,6 +87,23 @@ void samples(std::string& out, const char* name, const std::string& labels,
     }
     line(out, name, fmt::format("{},{}=\"{}\"", labels, label_of<E>::name, label_of<E>::values[i]),
          sum);
+  }
+}
+
+template <class Shard, class E, class F>
+void samples(std::string& out, const char* name, const std::string& labels,
+             const std::vector<Shard>& shards, by2<E, F> Shard::*m) {
+  for (std::size_t i = 0; i < label_of<E>::values.size(); ++i) {
+    for (std::size_t j = 0; j < label_of<F>::values.size(); ++j) {
+      std::uint64_t sum = 0;
+      for (const auto& sh : shards) {
+        sum += (sh.*m).at[i].at[j].get();
+      }
+      line(out, name,
+           fmt::format("{},{}=\"{}\",{}=\"{}\"", labels, label_of<E>::name, label_of<E>::values[i],
+                       label_of<F>::name, label_of<F>::values[j]),
+           sum);
+    }
   }
 }
 

@@ -49,6 +49,14 @@ struct by {
   counter& operator[](E e) { return at[static_cast<std::size_t>(e)]; }
 };
 
+/// One counter per pair of values of two labels.
+template <class E, class F>
+struct by2 {
+  std::array<by<F>, label_of<E>::values.size()> at;
+  counter& operator()(E e, F f) { return at[static_cast<std::size_t>(e)][f]; }
+};
+using by_leg_and_code = by2<leg_kind, close_kind>;
+
 #define TETHER_METRIC_MEMBER(member, name, type, help) type member;
 
 struct alignas(64) route_shard {

@@ -520,6 +520,10 @@ void session::finish_if_done() {
   phase_ = phase::done;
   worker_.wheel().cancel(*this);
   stats_->sessions_active.add(-1);
+  stats_->closes(leg_kind::client, close_kind_of(client_->end().code)).add();
+  if (upstream_) {
+    stats_->closes(leg_kind::upstream, close_kind_of(upstream_->end().code)).add();
+  }
   // Let go after the current batch of events: a leg may still be on the stack.
   net::post(worker_.ioc(), [self = std::move(self_)] {});
   if (rt_->cfg().log.access) {

@@ -13,7 +13,7 @@ scripts/setup.sh --fuzz
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_BASEDIR="$PWD"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF >/dev/null
+  -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
 cmake --build build-fuzz --target fuzzers
 
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1

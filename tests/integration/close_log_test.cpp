@@ -81,6 +81,10 @@ BOOST_AUTO_TEST_CASE(client_protocol_error_is_logged_and_in_the_access_line) {
                                        "client_closed_by=tether(reserved bits set)", "upstream_close=1001",
                                        "upstream_closed_by=tether(client protocol error)"});
     BOOST_CHECK_MESSAGE(!access.empty(), "no access line with both legs' ends");
+    // The same ends, counted.
+    BOOST_CHECK_EQUAL(t.metric("tether_closes_total{route=\"r\",leg=\"client\",code=\"1002\"}"), 1.0);
+    BOOST_CHECK_EQUAL(t.metric("tether_closes_total{route=\"r\",leg=\"upstream\",code=\"1001\"}"), 1.0);
+    BOOST_CHECK_EQUAL(t.metric("tether_closes_total{route=\"r\",leg=\"client\",code=\"1000\"}"), 0.0);
   }
 }
 
@@ -98,6 +102,9 @@ BOOST_AUTO_TEST_CASE(backend_close_is_credited_to_the_backend) {
     const auto access = log.wait_line({"access ", "client_close=4001", "client_closed_by=tether(upstream closed)",
                                        "upstream_close=4001", "upstream_closed_by=upstream"});
     BOOST_CHECK_MESSAGE(!access.empty(), "no access line crediting the backend");
+    // An application code counts as "other": the label set stays bounded.
+    BOOST_CHECK_EQUAL(t.metric("tether_closes_total{route=\"r\",leg=\"upstream\",code=\"other\"}"), 1.0);
+    BOOST_CHECK_EQUAL(t.metric("tether_closes_total{route=\"r\",leg=\"client\",code=\"other\"}"), 1.0);
   }
 }
 
