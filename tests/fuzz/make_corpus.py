@@ -61,6 +61,8 @@ def ws_corpus():
     ws_seed("utf8-surrogate", [frame(1, b"\xed\xa0\x80")])
     ws_seed("utf8-too-big", [frame(1, b"\xf4\x90\x80\x80")])
     ws_seed("utf8-truncated", [frame(1, b"ok\xe2\x82")])
+    # The last fragment ends inside a character: refused before it is handed on.
+    ws_seed("utf8-truncated-last-fragment", [frame(1, b"\xce\xba", fin=False), frame(0, b"\xe1\xbd")], chunk=3)
     ws_seed("utf8-unchecked", [frame(1, b"\xff\xfe")], utf8=False)
     ws_seed("close-bad-reason", [frame(8, struct.pack(">H", 1001) + b"\xc0\xaf")])
     ws_seed("close-bad-code", [frame(8, struct.pack(">H", 1005))])

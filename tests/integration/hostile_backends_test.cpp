@@ -52,9 +52,8 @@ BOOST_AUTO_TEST_CASE(upstream_that_never_reads_stops_reading_from_the_client) {
   canary c(t.port());
   const auto rss_before = rss_bytes();
 
-  const int fd = tcp_connect(t.port());
-  BOOST_REQUIRE(write_all(fd, hs::upgrade_request("/", "127.0.0.1")));
-  BOOST_REQUIRE(read_until(fd, "\r\n\r\n").rfind("HTTP/1.1 101", 0) == 0);
+  const int fd = upgraded_socket(t.port());
+  BOOST_REQUIRE(fd >= 0);
   bool stalled = false;
   const auto pushed = push_until_stalled(fd, client_frame(0x82, random_bytes(64 * 1024, 6)), push_limit, 1500ms, stalled);
   const auto queued = kernel_queued({t.port(), backend.port()});

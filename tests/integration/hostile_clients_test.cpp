@@ -282,9 +282,8 @@ BOOST_AUTO_TEST_CASE(client_that_never_reads_stops_reading_from_the_backend) {
   canary c(t.port());
   const auto rss_before = rss_bytes();
 
-  const int fd = tcp_connect(t.port());
-  BOOST_REQUIRE(write_all(fd, hs::upgrade_request("/", "127.0.0.1")));
-  BOOST_REQUIRE(read_until(fd, "\r\n\r\n").rfind("HTTP/1.1 101", 0) == 0);
+  const int fd = upgraded_socket(t.port());
+  BOOST_REQUIRE(fd >= 0);
   BOOST_REQUIRE_MESSAGE(wait_until([&] { return done.load(); }, 60000ms), "the backend's push did not end");
   const auto queued = kernel_queued({t.port(), backend.port()});
   const auto held = pushed > queued ? pushed - queued : 0;
@@ -315,9 +314,8 @@ BOOST_AUTO_TEST_CASE(ping_flood_from_a_client_that_never_reads_is_bounded) {
   canary c(t.port());
   const auto rss_before = rss_bytes();
 
-  const int fd = tcp_connect(t.port());
-  BOOST_REQUIRE(write_all(fd, hs::upgrade_request("/", "127.0.0.1")));
-  BOOST_REQUIRE(read_until(fd, "\r\n\r\n").rfind("HTTP/1.1 101", 0) == 0);
+  const int fd = upgraded_socket(t.port());
+  BOOST_REQUIRE(fd >= 0);
   std::string pings;
   for (int i = 0; i < 500; ++i) {
     pings += client_frame(0x89, std::string(125, 'p'));

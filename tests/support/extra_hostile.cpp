@@ -240,6 +240,18 @@ std::string read_until(int fd, const std::string& delim, ms timeout) {
   return got;
 }
 
+int upgraded_socket(std::uint16_t port) {
+  const int fd = tcp_connect(port);
+  if (fd >= 0 && write_all(fd, hs::upgrade_request("/", "127.0.0.1")) &&
+      read_until(fd, "\r\n\r\n").rfind("HTTP/1.1 101", 0) == 0) {
+    return fd;
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  return -1;
+}
+
 bool wait_closed(int fd, ms timeout) {
   const auto end = sclock::now() + timeout;
   char buf[16384];

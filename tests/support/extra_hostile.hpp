@@ -83,6 +83,9 @@ std::uint16_t local_port(int fd);
 /// A blocking TCP socket connected to 127.0.0.1:port (-1 on failure);
 /// its writes give up after 10 s without progress.
 int tcp_connect(std::uint16_t port);
+/// tcp_connect, then a WebSocket upgrade of "/" answered with 101: the
+/// socket of a raw session through tether (-1 if any step failed).
+int upgraded_socket(std::uint16_t port);
 /// Writes all of `bytes` (on a non-blocking socket, waiting up to 10 s for
 /// room each time it is full); false on error or when no room came.
 bool write_all(int fd, const std::string& bytes);

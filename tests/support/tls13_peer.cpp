@@ -308,9 +308,9 @@ std::optional<tls13_peer::record> tls13_peer::read_record(ms timeout) {
   return out;
 }
 
-std::string tls13_peer::read_until(const std::string& delim, ms timeout) {
+void tls13_peer::read_app_until(const std::function<bool()>& enough, ms timeout) {
   const auto until = steady::now() + timeout;
-  while (plain_.find(delim) == std::string::npos) {
+  while (!enough()) {
     const auto left = std::chrono::duration_cast<ms>(until - steady::now());
     auto r = read_record(left);
     if (!r || r->type == alert) {
@@ -320,29 +320,23 @@ std::string tls13_peer::read_until(const std::string& delim, ms timeout) {
       plain_ += r->content;
     }
   }
-  const auto at = plain_.find(delim);
-  const std::size_t take = at == std::string::npos ? plain_.size() : at + delim.size();
-  std::string out = plain_.substr(0, take);
-  plain_.erase(0, take);
+}
+
+std::string tls13_peer::take_plain(std::size_t n) {
+  std::string out = plain_.substr(0, n);
+  plain_.erase(0, n);
   return out;
 }
 
+std::string tls13_peer::read_until(const std::string& delim, ms timeout) {
+  read_app_until([&] { return plain_.find(delim) != std::string::npos; }, timeout);
+  const auto at = plain_.find(delim);
+  return take_plain(at == std::string::npos ? plain_.size() : at + delim.size());
+}
+
 std::string tls13_peer::read_app(std::size_t n, ms timeout) {
-  const auto until = steady::now() + timeout;
-  while (plain_.size() < n) {
-    const auto left = std::chrono::duration_cast<ms>(until - steady::now());
-    auto r = read_record(left);
-    if (!r || r->type == alert) {
-      break;
-    }
-    if (r->type == application_data) {
-      plain_ += r->content;
-    }
-  }
-  const std::size_t take = std::min(n, plain_.size());
-  std::string out = plain_.substr(0, take);
-  plain_.erase(0, take);
-  return out;
+  read_app_until([&] { return plain_.size() >= n; }, timeout);
+  return take_plain(std::min(n, plain_.size()));
 }
 
 tls13_peer::ending tls13_peer::wait_end(ms timeout) {

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -105,6 +106,9 @@ class tls13_peer {
   explicit tls13_peer(int fd, bool is_client);
   bool do_handshake(SSL_CTX* ctx, ms timeout);
   bool fill(std::size_t n, ms timeout);
+  /// Opens records into plain_ until `enough`, an alert, the end or `timeout`.
+  void read_app_until(const std::function<bool()>& enough, ms timeout);
+  std::string take_plain(std::size_t n);
 
   int fd_ = -1;
   bool is_client_ = true;
