@@ -10,11 +10,11 @@ namespace {
 constexpr auto linger_time = std::chrono::seconds(2);
 }  // namespace
 
-leg::leg(worker& w, leg_owner& owner, std::unique_ptr<transport> t, bool to_server,
+leg::leg(worker& w, leg_owner& owner, std::unique_ptr<byte_stream> s, bool to_server,
          std::uint64_t max_message_size)
     : worker_(w),
       owner_(owner),
-      io_(std::move(t)),
+      io_(std::move(s)),
       parser_(/*expect_masked=*/!to_server, max_message_size),
       to_server_(to_server) {
   const auto now = worker_.poller().now();
@@ -31,15 +31,17 @@ void leg::start() {
     return;
   }
   started_ = true;
-  if (io_->detach() || worker_.poller().add(io_->fd(), *this)) {
+  // A stream without a descriptor is driven by hand (the in-memory harness);
+  // one that lost its descriptor fails at its first read.
+  if (io_->fd() >= 0 && worker_.poller().add(io_->fd(), *this)) {
     finish_close(/*failed=*/true);
     return;
   }
   // An idle session then holds no SSL object from its start.
-  io_->offload_records();
+  adopt_successor();
   // Joining the set reports what the socket already holds; bytes TLS has
   // already taken in (with the handshake's last records) it cannot see.
-  read_kick_ = io_->ssl() != nullptr && SSL_has_pending(io_->ssl()) == 1;
+  read_kick_ = io_->holds_input() || io_->fd() < 0;
   readable_ = read_kick_;
   wake();
 }
@@ -246,22 +248,24 @@ void leg::wake() {
   worker_.poller().want_flush(*this);
 }
 
+void leg::adopt_successor() {
+  if (auto next = io_->successor()) {
+    io_ = std::move(next);
+  }
+}
+
 void leg::resume_reading() {
   read_kick_ = true;
   wake();
 }
 
-void leg::on_ready(std::uint32_t events) {
+void leg::on_ready(readiness r) {
   if (closed_) {
     return;
   }
-  if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
-    writable_ = true;
-  }
-  if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
-    readable_ = true;
-  }
-  if ((events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
+  writable_ = writable_ || r.writable;
+  readable_ = readable_ || r.readable;
+  if (r.peer_ended) {
     // The end of the stream may have come with the last bytes, in the same
     // event: from now on only EOF or EAGAIN says the socket is empty.
     peer_ended_ = true;
@@ -288,11 +292,12 @@ void leg::pump_read() {
     // call), then let the owner parse it all at once.
     std::size_t filled = 0;
     error_code ec;
-    auto st = transport::io_status::done;
+    auto st = io_status::done;
     for (;;) {
       std::size_t n = 0;
-      st = io_->try_read(net::buffer(buf.data() + filled, buf.size() - filled), n, ec);
-      if (st != transport::io_status::done) {
+      adopt_successor();
+      st = io_->read(buf.subspan(filled), n, ec);
+      if (st != io_status::done) {
         break;
       }
       filled += n;
@@ -305,9 +310,9 @@ void leg::pump_read() {
       }
     }
     read_wants_write_ = false;
-    if (st == transport::io_status::want_read) {
+    if (st == io_status::want_read) {
       readable_ = false;
-    } else if (st == transport::io_status::want_write) {
+    } else if (st == io_status::want_write) {
       // TLS output (OpenSSL's, or a KeyUpdate reply) must leave first:
       // reading stops until EPOLLOUT, instead of asking again at once.
       read_wants_write_ = true;
@@ -316,8 +321,8 @@ void leg::pump_read() {
     if (filled > 0) {
       owner_.on_leg_bytes(*this, buf.first(filled));
     }
-    if (st == transport::io_status::eof || st == transport::io_status::error) {
-      eof_seen_ = st == transport::io_status::eof;
+    if (st == io_status::eof || st == io_status::error) {
+      eof_seen_ = st == io_status::eof;
       note_end(ws::close_code::abnormal, leg_end::closer::peer,
                eof_seen_ ? "connection closed" : "connection failed");
       if (!closed_ && !reading_done) {
@@ -326,7 +331,7 @@ void leg::pump_read() {
       }
       break;
     }
-    if (st == transport::io_status::want_write) {
+    if (st == io_status::want_write) {
       break;
     }
   }
@@ -403,15 +408,16 @@ std::size_t leg::write_now(std::span<const std::uint8_t> data) {
   while (done < data.size()) {
     std::size_t n = 0;
     error_code ec;
-    const auto st = io_->try_write(net::buffer(data.data() + done, data.size() - done), n, ec);
+    adopt_successor();
+    const auto st = io_->write(data.subspan(done), n, ec);
     write_wants_read_ = false;
-    if (st == transport::io_status::done) {
+    if (st == io_status::done) {
       done += n;
       continue;
     }
-    if (st == transport::io_status::want_write) {
+    if (st == io_status::want_write) {
       writable_ = false;
-    } else if (st == transport::io_status::want_read) {
+    } else if (st == io_status::want_read) {
       write_wants_read_ = true;
       readable_ = false;
     } else {
@@ -428,11 +434,11 @@ void leg::drain_linger() {
   for (;;) {
     std::size_t n = 0;
     error_code ec;
-    const auto st = io_->try_read(net::buffer(buf.data(), buf.size()), n, ec);
-    if (st == transport::io_status::done) {
+    const auto st = io_->read(buf, n, ec);
+    if (st == io_status::done) {
       continue;
     }
-    if (st == transport::io_status::want_read || st == transport::io_status::want_write) {
+    if (st == io_status::want_read || st == io_status::want_write) {
       return;
     }
     finish_close(false);

@@ -1,6 +1,6 @@
 #pragma once
 // One relayed connection (client or upstream) after the handshake: its
-// transport in the worker's poller, the reading side (read while readable
+// byte stream in the worker's poller, the reading side (read while readable
 // and the owner allows, deliver to the owner), and the sending side: an
 // output buffer that frames are appended to and that is written once per
 // poller batch ("corking"; a large relayed frame with nothing queued ahead
@@ -20,7 +20,7 @@
 #include "net.hpp"
 #include "poller.hpp"
 #include "timer_wheel.hpp"
-#include "transport.hpp"
+#include "io/byte_stream.hpp"
 #include "ws_frame.hpp"
 
 namespace tether {
@@ -62,7 +62,7 @@ class leg final : public pollable {
  public:
   /// `to_server`: this leg faces a server (the upstream), so frames sent on
   /// it are masked and frames read from it must not be.
-  leg(worker& w, leg_owner& owner, std::unique_ptr<transport> t, bool to_server,
+  leg(worker& w, leg_owner& owner, std::unique_ptr<byte_stream> s, bool to_server,
       std::uint64_t max_message_size);
   ~leg();
   leg(const leg&) = delete;
@@ -71,7 +71,6 @@ class leg final : public pollable {
   /// Joins the poller and starts reading (and writing what is queued).
   void start();
 
-  transport& io() { return *io_; }
   ws::frame_parser& parser() { return parser_; }
   bool to_server() const { return to_server_; }
 
@@ -134,7 +133,7 @@ class leg final : public pollable {
   /// Nothing more is read from this leg (close received or protocol error).
   bool reading_done = false;
 
-  void on_ready(std::uint32_t events) override;
+  void on_ready(readiness r) override;
   void flush() override;
 
  private:
@@ -148,6 +147,8 @@ class leg final : public pollable {
   /// transport failed (the leg is then closed).
   std::size_t write_now(std::span<const std::uint8_t> data);
   void wake();
+  /// The stream takes its successor (TLS records leaving OpenSSL) when it has one.
+  void adopt_successor();
   void pump_read();
   void drain_linger();
   void write_out();
@@ -156,7 +157,7 @@ class leg final : public pollable {
 
   worker& worker_;
   leg_owner& owner_;
-  std::unique_ptr<transport> io_;
+  std::unique_ptr<byte_stream> io_;
   ws::frame_parser parser_;
   bool to_server_;
   std::vector<std::uint8_t> out_;       // appended to

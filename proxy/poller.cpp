@@ -105,7 +105,11 @@ int poller::dispatch_ready() {
     start = batch_start_;
     n = ::epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), 0);
     for (int i = 0; i < n; ++i) {
-      static_cast<pollable*>(events_[i].data.ptr)->on_ready(events_[i].events);
+      const auto ev = events_[i].events;
+      static_cast<pollable*>(events_[i].data.ptr)
+          ->on_ready({.readable = (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0,
+                      .writable = (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0,
+                      .peer_ended = (ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0});
     }
   }
   if (coalesce_.count() > 0) {

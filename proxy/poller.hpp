@@ -32,11 +32,19 @@
 
 namespace tether {
 
+/// What an edge-triggered event says about a descriptor.
+struct readiness {
+  bool readable = false;  // data, FIN, reset or error: a read will say which
+  bool writable = false;
+  /// The peer ended (FIN, hang-up or error): this may have come with the
+  /// last bytes, so only EOF or EAGAIN from a read says the input is empty.
+  bool peer_ended = false;
+};
+
 /// A descriptor's owner in the poller.
 class pollable {
  public:
-  /// EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP as reported.
-  virtual void on_ready(std::uint32_t events) = 0;
+  virtual void on_ready(readiness r) = 0;
   /// Called once per poller::want_flush, after the batch that asked.
   virtual void flush() = 0;
 

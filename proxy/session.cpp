@@ -225,7 +225,9 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
   auto rest = buffer.data();
   std::vector<std::uint8_t> early(static_cast<const std::uint8_t*>(rest.data()),
                                   static_cast<const std::uint8_t*>(rest.data()) + rest.size());
-  start_relay(std::move(client_io_), std::move(up), early);
+  auto client = client_io_->release();
+  client_io_.reset();
+  start_relay(std::move(client), std::move(up), early);
 }
 
 }  // namespace tether

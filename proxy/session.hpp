@@ -61,7 +61,7 @@ class session final : public std::enable_shared_from_this<session>,
   void fail_handshake(handshake_failure why, std::string_view detail = {});
 
   // Relay.
-  void start_relay(std::unique_ptr<transport> client, upstream_attempt up,
+  void start_relay(std::unique_ptr<byte_stream> client, upstream_attempt up,
                    std::span<const std::uint8_t> client_leftover);
   void attach_upstream(upstream_attempt up);
   leg* peer_of(const leg& l) const;

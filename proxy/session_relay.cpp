@@ -55,7 +55,7 @@ std::string closed_by(const leg_end& e, std::string_view peer) {
 
 }  // namespace
 
-void session::start_relay(std::unique_ptr<transport> client, upstream_attempt up,
+void session::start_relay(std::unique_ptr<byte_stream> client, upstream_attempt up,
                           std::span<const std::uint8_t> client_leftover) {
   const auto& rc = *route_->cfg;
   stats_ = &route_->stats->shards[worker_.index()];
@@ -88,7 +88,7 @@ void session::attach_upstream(upstream_attempt up) {
   if (openssl_records_ && up.leg) {
     up.leg->keep_records_in_openssl();
   }
-  upstream_ = std::make_unique<leg>(worker_, *this, std::move(up.leg), /*to_server=*/true,
+  upstream_ = std::make_unique<leg>(worker_, *this, up.leg->release(), /*to_server=*/true,
                                     rc.limits.max_message_size);
   upstream_state_ = upstream_state::open;
 }

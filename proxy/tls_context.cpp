@@ -5,7 +5,7 @@
 
 #include "routes.hpp"
 #include "tls_cipher_lists.hpp"
-#include "transport.hpp"
+#include "tls/handoff_watch.hpp"
 
 namespace tether {
 namespace {

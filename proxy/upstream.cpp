@@ -85,8 +85,10 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
   if (url.tls) {
     const auto& name = server_name.empty() ? url.host : server_name;
     if (auto tec = co_await leg->tls_connect(tls_ctx, name)) {
-      long verify = leg->ssl() ? SSL_get_verify_result(leg->ssl()) : X509_V_OK;
-      std::string why = verify != X509_V_OK ? X509_verify_cert_error_string(verify) : tec.message();
+      auto why = leg->verify_error();
+      if (why.empty()) {
+        why = tec.message();
+      }
       co_return std::pair{nullptr, "TLS to " + url.text + ": " + why};
     }
   }

@@ -70,8 +70,8 @@ void send_byte(int fd) { BOOST_REQUIRE(::send(fd, "x", 1, 0) == 1); }
 class reader final : public tether::pollable {
  public:
   reader(int fd, std::function<void()> on_data) : fd_(fd), on_data_(std::move(on_data)) {}
-  void on_ready(std::uint32_t events) override {
-    if ((events & EPOLLIN) == 0) {
+  void on_ready(tether::readiness r) override {
+    if (!r.readable) {
       return;
     }
     char buf[64];

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "test_support.hpp"
-#include "transport.hpp"
+#include "tls/record_stream.hpp"
 
 using namespace tt;
 
@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(record_offload_false_keeps_both_legs_with_openssl) {
   tether_instance t(tls_listener("      record_offload: false\n") +
                     "routes:\n  - name: r\n    upstream:\n      url: \"" + backend.url() +
                     "\"\n      tls: {ca: " + cert_path("ca.crt") + "}\n");
-  const auto before = tether::transport::records_handoffs();
+  const auto before = tether::record_stream::handoffs();
   client_options o;
   o.tls = true;
   o.host = "localhost";
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(record_offload_false_keeps_both_legs_with_openssl) {
     BOOST_REQUIRE(m);
     BOOST_CHECK_EQUAL(m->data, text);
   }
-  BOOST_CHECK_EQUAL(tether::transport::records_handoffs(), before);
+  BOOST_CHECK_EQUAL(tether::record_stream::handoffs(), before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,5 @@
 // A client's TLS 1.3 records after tether takes them over from OpenSSL
-// (proxy/transport_records.cpp): the handoff happens, data, KeyUpdate and
+// (proxy/tls/record_stream.cpp): the handoff happens, data, KeyUpdate and
 // close_notify work across it, and a forged record ends only its session.
 #include <boost/test/unit_test.hpp>
 #include <openssl/ssl.h>
@@ -9,7 +9,7 @@
 #include "extra_relay.hpp"
 #include "test_modes.hpp"
 #include "test_support.hpp"
-#include "transport.hpp"
+#include "tls/record_stream.hpp"
 
 using namespace tt;
 
@@ -66,13 +66,13 @@ BOOST_AUTO_TEST_SUITE(tls_records_test)
 BOOST_AUTO_TEST_CASE(records_leave_openssl_once_the_relay_starts) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));
-  const auto before = tether::transport::records_handoffs();
+  const auto before = tether::record_stream::handoffs();
   auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
   BOOST_REQUIRE(!c->send_text("hello"));
   auto m = c->read();
   BOOST_REQUIRE(m);
   BOOST_CHECK(*m == (message{true, "hello"}));
-  BOOST_CHECK_EQUAL(tether::transport::records_handoffs() - before, handoffs(1));
+  BOOST_CHECK_EQUAL(tether::record_stream::handoffs() - before, handoffs(1));
   // Many records each way, in pieces the sockets split as they like.
   echo_big_then_close(*c, 1000 * 1024 + 7, 1);
 }
@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(records_leave_openssl_once_the_relay_starts) {
 BOOST_AUTO_TEST_CASE(client_key_update_is_answered_and_followed_both_ways) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));
-  const auto before = tether::transport::records_handoffs();
+  const auto before = tether::record_stream::handoffs();
   raw_client c(t.port(), true);
   BOOST_REQUIRE(c.connected());
   BOOST_REQUIRE(c.upgrade().find(" 101 ") != std::string::npos);
@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(client_key_update_is_answered_and_followed_both_ways) {
   auto m = c.read_message();
   BOOST_REQUIRE(m);
   BOOST_CHECK_EQUAL(m->data, "one");
-  BOOST_REQUIRE_EQUAL(tether::transport::records_handoffs() - before, handoffs(1));
+  BOOST_REQUIRE_EQUAL(tether::record_stream::handoffs() - before, handoffs(1));
 
   key_updates_received = 0;
   SSL_set_msg_callback(c.native_ssl(), &count_key_updates);
@@ -148,13 +148,13 @@ BOOST_AUTO_TEST_CASE(wss_upstream_leg_hands_off_too) {
   test_backend backend({.tls = true, .ticket_before_each_message = true});
   tether_instance t(listener_yaml(true) + "routes:\n  - name: r\n    upstream:\n      url: \"" +
                     backend.url() + "\"\n      tls: {ca: " + cert_path("ca.crt") + "}\n");
-  const auto before = tether::transport::records_handoffs();
+  const auto before = tether::record_stream::handoffs();
   auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
   BOOST_REQUIRE(!c->send_text("hello"));
   auto m = c->read();
   BOOST_REQUIRE(m);
   BOOST_CHECK_EQUAL(m->data, "hello");
-  BOOST_CHECK_EQUAL(tether::transport::records_handoffs() - before, handoffs(2));
+  BOOST_CHECK_EQUAL(tether::record_stream::handoffs() - before, handoffs(2));
   echo_big_then_close(*c, 700 * 1024 + 3, 3);
   BOOST_REQUIRE(backend.wait_closes(1));
 }
@@ -166,7 +166,7 @@ BOOST_AUTO_TEST_CASE(wss_upstream_tickets_spanning_records_are_passed_over) {
   test_backend backend({.tls = true, .ticket_before_each_message = true, .split_tickets = true});
   tether_instance t(listener_yaml(true) + "routes:\n  - name: r\n    upstream:\n      url: \"" +
                     backend.url() + "\"\n      tls: {ca: " + cert_path("ca.crt") + "}\n");
-  const auto before = tether::transport::records_handoffs();
+  const auto before = tether::record_stream::handoffs();
   auto c = ws_client::connect(t.port(), {.tls = true, .host = "localhost"});
   for (int i = 0; i < 5; ++i) {
     const std::string text = "hello " + std::to_string(i);
@@ -175,7 +175,7 @@ BOOST_AUTO_TEST_CASE(wss_upstream_tickets_spanning_records_are_passed_over) {
     BOOST_REQUIRE(m);
     BOOST_CHECK_EQUAL(m->data, text);
   }
-  BOOST_CHECK_EQUAL(tether::transport::records_handoffs() - before, handoffs(2));
+  BOOST_CHECK_EQUAL(tether::record_stream::handoffs() - before, handoffs(2));
   echo_big_then_close(*c, 100 * 1024 + 3, 2);
   BOOST_REQUIRE(backend.wait_closes(1));
 }
@@ -183,7 +183,7 @@ BOOST_AUTO_TEST_CASE(wss_upstream_tickets_spanning_records_are_passed_over) {
 BOOST_AUTO_TEST_CASE(tls12_session_stays_with_openssl_and_works) {
   test_backend backend;
   tether_instance t(listener_yaml(true) + route_yaml(backend));
-  const auto before = tether::transport::records_handoffs();
+  const auto before = tether::record_stream::handoffs();
   raw_client c(t.port(), true, TLS1_2_VERSION);
   BOOST_REQUIRE(c.connected());
   BOOST_REQUIRE_EQUAL(SSL_version(c.native_ssl()), TLS1_2_VERSION);
@@ -194,7 +194,7 @@ BOOST_AUTO_TEST_CASE(tls12_session_stays_with_openssl_and_works) {
     BOOST_REQUIRE(m);
     BOOST_CHECK_EQUAL(m->data, text);
   }
-  BOOST_CHECK_EQUAL(tether::transport::records_handoffs(), before);
+  BOOST_CHECK_EQUAL(tether::record_stream::handoffs(), before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,6 @@
 #pragma once
 // An independent TLS 1.3 endpoint for attacking tether's record layer
-// (proxy/transport_records.cpp): OpenSSL does only the handshake, on a
+// (proxy/tls/record_stream.cpp): OpenSSL does only the handshake, on a
 // blocking socket; the keys come from its keylog callback, and every record
 // after the handshake is sealed and opened here, with EVP calls of its own
 // (not tether's code), so a test can send what no TLS library would:

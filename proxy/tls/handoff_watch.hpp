@@ -1,8 +1,10 @@
 #pragma once
-// What a client's TLS handshake reveals that OpenSSL does not export, for
-// the handoff of its records to tether (transport_records.cpp): the
-// application traffic secrets (keylog callback) and how many records each
-// side has sealed under them (message callback).
+// What a TLS 1.3 handshake reveals that OpenSSL does not export, for the
+// handoff of its records from OpenSSL (tls/openssl_stream.hpp) to tether
+// (tls/record_stream.hpp): the application traffic secrets (keylog
+// callback) and how many records each side has sealed under them (message
+// callback). Anything unusual (a KeyUpdate or other post-handshake message
+// but a ticket) spoils it, and OpenSSL keeps the session.
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
@@ -35,5 +37,9 @@ struct handoff_watch {
   static void on_message(int write_p, int version, int content_type, const void* buf,
                          std::size_t len, SSL* ssl, void* arg);
 };
+
+/// SSL_CTX_set_keylog_callback for tether's contexts: hands the application
+/// traffic secrets to the stream that will take the records over.
+void tls_handoff_keylog(const SSL* ssl, const char* line);
 
 }  // namespace tether

@@ -1,62 +1,18 @@
-// A TLS 1.3 leg's records after the handoff from OpenSSL (client legs, and
-// upstream wss:// legs where tether is the TLS client).
-//
-// The handoff needs what OpenSSL does not export: the application traffic
-// secrets (from the keylog callback) and how many records each side has
-// already sent under them (counted from the message callback, which reports
-// every record header and handshake message). It happens at the first read
-// or write of the relay at which OpenSSL holds no bytes in either direction;
-// until then, and for good if anything unusual happened (TLS 1.2, a KeyUpdate
-// or other post-handshake message, a suite tether does not do), OpenSSL keeps
-// the session.
-#include <openssl/crypto.h>
+// The records of a TLS 1.3 session after the handoff (RFC 8446 section 5):
+// application data opened in place, alerts and post-handshake messages
+// (KeyUpdate both ways, session tickets from an upstream server) handled as
+// RFC 8446 says, and every other record an alert that ends the connection.
+#include "tls/record_stream.hpp"
+
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 
 #include <boost/asio/ssl/error.hpp>
 
-#include "tls_handoff.hpp"
-#include "transport.hpp"
-
 namespace tether {
-
-void handoff_watch::on_message(int write_p, int /*version*/, int content_type, const void* buf,
-                               std::size_t len, SSL* /*ssl*/, void* arg) {
-  auto& w = *static_cast<handoff_watch*>(arg);
-  const auto* p = static_cast<const std::uint8_t*>(buf);
-  if (len == 0) {
-    return;
-  }
-  if (content_type == SSL3_RT_HEADER) {
-    // Every TLS 1.3 record after Finished is sealed under the application
-    // secret and has outer type application_data.
-    if (p[0] == tls13::content_application_data) {
-      if (write_p != 0 && w.finished_written) {
-        ++w.write_records;
-      } else if (write_p == 0 && w.finished_read) {
-        ++w.read_records;
-      }
-    }
-    return;
-  }
-  if (content_type != SSL3_RT_HANDSHAKE) {
-    return;
-  }
-  const bool after_finished = write_p != 0 ? w.finished_written : w.finished_read;
-  if (p[0] == SSL3_MT_FINISHED && !after_finished) {
-    (write_p != 0 ? w.finished_written : w.finished_read) = true;
-  } else if (after_finished && p[0] != SSL3_MT_NEWSESSION_TICKET) {
-    // A KeyUpdate or any other post-handshake message but a session ticket
-    // changes what the counters and secrets mean: OpenSSL keeps this session.
-    w.spoiled = true;
-  }
-}
-
 namespace {
 
 constexpr std::uint8_t alert_close_notify = 0;
@@ -81,43 +37,6 @@ constexpr std::size_t records_per_send = 4;
 // a nonce of up to 255 bytes, a ticket and extensions of up to 2^16 - 1 each.
 constexpr std::uint32_t max_ticket = 4 + 4 + 1 + 255 + 2 + 65535 + 2 + 65535;
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-/// "LABEL <client random hex> <secret hex>" into `out`; its size, or 0.
-std::size_t parse_secret(const char* line, std::array<std::uint8_t, 48>& out) {
-  const char* hex = std::strchr(line, ' ');
-  hex = hex != nullptr ? std::strchr(hex + 1, ' ') : nullptr;
-  if (hex == nullptr) {
-    return 0;
-  }
-  ++hex;
-  std::size_t n = 0;
-  for (; hex[0] != '\0' && hex[1] != '\0'; hex += 2) {
-    const int hi = hex_digit(hex[0]);
-    const int lo = hex_digit(hex[1]);
-    if (hi < 0 || lo < 0 || n == out.size()) {
-      return 0;
-    }
-    out[n++] = static_cast<std::uint8_t>(hi << 4 | lo);
-  }
-  return n;
-}
-
-bool starts_with(const char* s, const char* prefix) {
-  return std::strncmp(s, prefix, std::strlen(prefix)) == 0;
-}
-
 std::uint8_t* seal_buffer() {
   thread_local std::vector<std::uint8_t> buf(records_per_send *
                                              (tls13::max_plaintext + tls13::overhead));
@@ -131,100 +50,31 @@ void release(std::vector<std::uint8_t>& v) {
 
 error_code tls_failure() { return error_code(net::ssl::error::unexpected_result); }
 
-std::atomic<std::uint64_t> handoffs{0};
+std::atomic<std::uint64_t> handoff_count{0};
 
 }  // namespace
 
-void tls_handoff_keylog(const SSL* ssl, const char* line) {
-  auto* w = static_cast<handoff_watch*>(SSL_get_app_data(ssl));
-  if (w == nullptr) {
-    return;  // not a transport's SSL (the start-up warm-up)
-  }
-  if (starts_with(line, "CLIENT_TRAFFIC_SECRET_0 ")) {
-    w->client_secret_size = parse_secret(line, w->client_secret);
-  } else if (starts_with(line, "SERVER_TRAFFIC_SECRET_0 ")) {
-    w->server_secret_size = parse_secret(line, w->server_secret);
-  }
+record_stream::record_stream(const socket_io& io, std::unique_ptr<tls13::record_layer> records,
+                             bool as_client)
+    : fd_stream(io), records_(std::move(records)), as_client_(as_client) {}
+
+record_stream::~record_stream() { io_.close(); }
+
+std::uint64_t record_stream::handoffs() { return handoff_count.load(std::memory_order_relaxed); }
+
+void record_stream::count_handoff() { handoff_count.fetch_add(1, std::memory_order_relaxed); }
+
+void record_stream::close() {
+  send_alert(alert_close_notify);  // one non-blocking attempt
+  io_.close();
 }
 
-void transport::watch_for_handoff(bool as_client) {
-  watch_ = std::make_unique<handoff_watch>();
-  watch_->we_are_client = as_client;
-  SSL_set_msg_callback(ssl_, &handoff_watch::on_message);
-  SSL_set_msg_callback_arg(ssl_, watch_.get());
-  SSL_set_app_data(ssl_, watch_.get());
+void record_stream::shutdown_send() {
+  send_alert(alert_close_notify);
+  io_.shutdown_send();
 }
 
-void transport::keep_records_in_openssl() {
-  if (watch_ && ssl_ != nullptr) {
-    SSL_set_msg_callback(ssl_, nullptr);
-    SSL_set_app_data(ssl_, nullptr);
-  }
-  watch_.reset();
-}
-
-bool transport::try_handoff() {
-  auto& w = *watch_;
-  auto give_up = [&] {
-    SSL_set_msg_callback(ssl_, nullptr);
-    SSL_set_app_data(ssl_, nullptr);
-    watch_.reset();
-    return false;
-  };
-  if (w.spoiled || SSL_version(ssl_) != TLS1_3_VERSION || SSL_get_shutdown(ssl_) != 0) {
-    return give_up();
-  }
-  // SSL_in_init: OpenSSL is part way through a post-handshake message (a
-  // ticket split across records), whose records it has already taken.
-  if (!w.finished_read || !w.finished_written || ssl_write_blocked_ || SSL_has_pending(ssl_) != 0 ||
-      SSL_in_init(ssl_) != 0) {
-    return false;  // OpenSSL still holds bytes: next time
-  }
-  tls13::suite suite{};
-  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
-  if (cipher == nullptr || !tls13::suite_of(SSL_CIPHER_get_id(cipher), suite) ||
-      w.client_secret_size != tls13::secret_size(suite) ||
-      w.server_secret_size != tls13::secret_size(suite)) {
-    return give_up();
-  }
-  const auto client = std::span(w.client_secret).first(w.client_secret_size);
-  const auto server = std::span(w.server_secret).first(w.server_secret_size);
-  auto records = std::make_unique<tls13::record_layer>(
-      suite, w.we_are_client ? server : client, w.read_records, w.we_are_client ? client : server,
-      w.write_records);
-  if (!records->ok()) {
-    return give_up();
-  }
-  records_ = std::move(records);
-  handoff_as_client_ = w.we_are_client;
-  SSL_free(std::exchange(ssl_, nullptr));
-  watch_.reset();
-  handoffs.fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
-std::uint64_t transport::records_handoffs() { return handoffs.load(std::memory_order_relaxed); }
-
-transport::io_status transport::receive_into(std::uint8_t* at, std::size_t room, std::size_t& got,
-                                             error_code& ec) {
-  const auto r = ::recv(fd_, at, room, 0);
-  if (r > 0) {
-    got = static_cast<std::size_t>(r);
-    last_read_short_ = got < room;
-    return io_status::done;
-  }
-  if (r == 0) {
-    peer_eof_ = true;
-    return io_status::eof;
-  }
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-    return io_status::want_read;
-  }
-  ec = error_code(errno, boost::system::system_category());
-  return io_status::error;
-}
-
-bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& plain,
+bool record_stream::open_records(std::uint8_t* data, std::size_t size, std::size_t& plain,
                              std::size_t& used, error_code& ec) {
   plain = 0;
   used = 0;
@@ -308,7 +158,7 @@ bool transport::open_records(std::uint8_t* data, std::size_t size, std::size_t& 
   return true;
 }
 
-std::uint8_t transport::open_handshake(const std::uint8_t* p, std::size_t len) {
+std::uint8_t record_stream::open_handshake(const std::uint8_t* p, std::size_t len) {
   while (len > 0) {
     if (ticket_left_ > 0) {
       // A session ticket's body, passed over as it comes (it may span records).
@@ -342,7 +192,7 @@ std::uint8_t transport::open_handshake(const std::uint8_t* p, std::size_t len) {
       // A ticket is fine from an upstream server (tether does not resume
       // with it, so it is passed over); anything else is unexpected now.
       hs_len_ = 0;
-      if (hs_[0] != SSL3_MT_NEWSESSION_TICKET || !handoff_as_client_) {
+      if (hs_[0] != SSL3_MT_NEWSESSION_TICKET || !as_client_) {
         return alert_unexpected_message;
       }
       if (body > max_ticket) {
@@ -377,9 +227,9 @@ std::uint8_t transport::open_handshake(const std::uint8_t* p, std::size_t len) {
   return no_alert;
 }
 
-transport::io_status transport::records_read(net::mutable_buffer buf, std::size_t& n,
+io_status record_stream::read(std::span<std::uint8_t> buf, std::size_t& n,
                                              error_code& ec) {
-  auto* out = static_cast<std::uint8_t*>(buf.data());
+  auto* out = buf.data();
   const std::size_t room = buf.size();
   for (;;) {
     if (rx_plain_ > 0) {
@@ -401,11 +251,7 @@ transport::io_status transport::records_read(net::mutable_buffer buf, std::size_
     // A KeyUpdate reply the socket has not taken: read nothing more until it
     // leaves, so a peer that sends but never reads stops being read.
     if (key_update_queued_ && !send_pending()) {
-      if (tx_failed_) {
-        ec = error_code(net::error::broken_pipe);
-        return io_status::error;
-      }
-      return io_status::want_write;
+      return pending_status(ec);
     }
     std::size_t got = 0;
     std::size_t plain = 0;
@@ -413,7 +259,7 @@ transport::io_status transport::records_read(net::mutable_buffer buf, std::size_
     if (rx_.empty()) {
       // The common case: records straight into the caller's buffer, opened
       // in place; only an incomplete record's start is kept.
-      const auto st = receive_into(out, room, got, ec);
+      const auto st = io_.recv(out, room, got, ec);
       if (st != io_status::done) {
         return st;
       }
@@ -431,7 +277,7 @@ transport::io_status transport::records_read(net::mutable_buffer buf, std::size_
       // An incomplete record: read up to a whole record's worth behind it.
       const std::size_t have = rx_.size();
       rx_.resize(tls13::header_size + tls13::max_body);
-      const auto st = receive_into(rx_.data() + have, rx_.size() - have, got, ec);
+      const auto st = io_.recv(rx_.data() + have, rx_.size() - have, got, ec);
       if (st != io_status::done) {
         rx_.resize(have);
         if (st == io_status::eof) {
@@ -457,23 +303,21 @@ transport::io_status transport::records_read(net::mutable_buffer buf, std::size_
     if (close_notify_seen_) {
       return io_status::eof;
     }
-    if (last_read_short_) {
+    if (io_.last_read_short) {
       return io_status::want_read;  // only part of a record (or a KeyUpdate) came
     }
   }
 }
 
-bool transport::send_pending() {
+bool record_stream::send_pending() {
   while (tx_done_ < tx_.size()) {
-    const auto r = ::send(fd_, tx_.data() + tx_done_, tx_.size() - tx_done_, MSG_NOSIGNAL);
-    if (r < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      tx_failed_ = errno != EAGAIN && errno != EWOULDBLOCK;
+    std::size_t sent = 0;
+    error_code ec;
+    if (io_.send(tx_.data() + tx_done_, tx_.size() - tx_done_, sent, ec) != io_status::done) {
+      tx_failed_ = static_cast<bool>(ec);
       return false;
     }
-    tx_done_ += static_cast<std::size_t>(r);
+    tx_done_ += sent;
   }
   release(tx_);
   tx_done_ = 0;
@@ -481,7 +325,15 @@ bool transport::send_pending() {
   return true;
 }
 
-bool transport::queue_record(std::uint8_t type, std::span<const std::uint8_t> body) {
+io_status record_stream::pending_status(error_code& ec) const {
+  if (tx_failed_) {
+    ec = error_code(net::error::broken_pipe);
+    return io_status::error;
+  }
+  return io_status::want_write;
+}
+
+bool record_stream::queue_record(std::uint8_t type, std::span<const std::uint8_t> body) {
   const auto at = tx_.size();
   tx_.resize(at + body.size() + tls13::overhead);
   const auto size = records_->seal(type, body, tx_.data() + at);
@@ -489,8 +341,8 @@ bool transport::queue_record(std::uint8_t type, std::span<const std::uint8_t> bo
   return size > 0;
 }
 
-void transport::send_alert(std::uint8_t description) {
-  if (close_notify_sent_ || fd_ < 0) {
+void record_stream::send_alert(std::uint8_t description) {
+  if (close_notify_sent_ || io_.fd < 0) {
     return;
   }
   close_notify_sent_ = true;  // nothing may follow an alert of ours
@@ -500,7 +352,7 @@ void transport::send_alert(std::uint8_t description) {
   send_pending();
 }
 
-transport::io_status transport::records_write(net::const_buffer buf, std::size_t& n,
+io_status record_stream::write(std::span<const std::uint8_t> buf, std::size_t& n,
                                               error_code& ec) {
   n = 0;
   if (close_notify_sent_) {
@@ -508,11 +360,7 @@ transport::io_status transport::records_write(net::const_buffer buf, std::size_t
     return io_status::error;
   }
   if (tx_done_ < tx_.size() && !send_pending()) {
-    if (tx_failed_) {
-      ec = error_code(net::error::broken_pipe);
-      return io_status::error;
-    }
-    return io_status::want_write;
+    return pending_status(ec);
   }
   if (tx_plain_ > 0) {
     // The caller's retry: the record it was told to wait for is out (sent
@@ -531,14 +379,10 @@ transport::io_status transport::records_write(net::const_buffer buf, std::size_t
       return io_status::error;
     }
     if (!send_pending()) {
-      if (tx_failed_) {
-        ec = error_code(net::error::broken_pipe);
-        return io_status::error;
-      }
-      return io_status::want_write;
+      return pending_status(ec);
     }
   }
-  const auto* in = static_cast<const std::uint8_t*>(buf.data());
+  const auto* in = buf.data();
   const std::size_t take = std::min(buf.size(), records_per_send * tls13::max_plaintext);
   std::uint8_t* sealed = seal_buffer();
   std::size_t size = 0;
@@ -555,19 +399,14 @@ transport::io_status transport::records_write(net::const_buffer buf, std::size_t
     size += r;
     ++records;
   }
-  const auto r = ::send(fd_, sealed, size, MSG_NOSIGNAL);
-  if (r < 0) {
+  std::size_t sent = 0;
+  if (const auto st = io_.send(sealed, size, sent, ec); st != io_status::done) {
     records_->unseal(records);
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-      return io_status::want_write;
-    }
-    ec = error_code(errno, boost::system::system_category());
-    return io_status::error;
+    return st;
   }
   // Records that went out whole are written; one that went out in part must
   // be finished byte for byte; records the socket did not touch are taken
   // back (they never left the process, so their sequence numbers are free).
-  const auto sent = static_cast<std::size_t>(r);
   std::size_t at = 0;
   std::uint64_t kept = 0;
   for (std::size_t off = 0; off < take && at < sent; off += tls13::max_plaintext) {
