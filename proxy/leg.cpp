@@ -17,9 +17,7 @@ leg::leg(worker& w, leg_owner& owner, std::unique_ptr<byte_stream> s, bool to_se
       io_(std::move(s)),
       parser_(/*expect_masked=*/!to_server, max_message_size),
       to_server_(to_server) {
-  const auto now = worker_.poller().now();
-  last_rx = now;
-  last_data_tx = now;
+  heartbeat = leg_heartbeat(worker_.poller().now());
 }
 
 leg::~leg() {
@@ -91,7 +89,7 @@ void leg::send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payl
 }
 
 void leg::sent_data(bool fin) {
-  last_data_tx = worker_.poller().now();
+  heartbeat.data_sent(worker_.poller().now());
   mid_message_ = !fin;
   if (fin) {
     flush_pending();
@@ -124,7 +122,7 @@ void leg::begin_frame(ws::opcode op, bool fin, std::uint64_t length,
   }
   const auto h = header_for(op, fin, length, key);
   reserve_header(h);
-  last_data_tx = worker_.poller().now();
+  heartbeat.data_sent(worker_.poller().now());
   stream_left_ = length;
   stream_offset_ = 0;
   stream_key_ = h.key;
@@ -165,7 +163,7 @@ void leg::inject(ws::opcode op, std::string payload) {
   }
   send_frame(op, true,
              {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()});
-  last_data_tx = worker_.poller().now();
+  heartbeat.data_sent(worker_.poller().now());
 }
 
 void leg::send_control(ws::opcode op, std::span<const std::uint8_t> payload) {
@@ -240,7 +238,7 @@ void leg::flush_pending() {
     auto p = std::move(pending_messages_.front());
     pending_messages_.erase(pending_messages_.begin());
     send_frame(p.op, true, {reinterpret_cast<const std::uint8_t*>(p.payload.data()), p.payload.size()});
-    last_data_tx = worker_.poller().now();
+    heartbeat.data_sent(worker_.poller().now());
   }
 }
 

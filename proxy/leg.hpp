@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "heartbeat_policy.hpp"
 #include "net.hpp"
 #include "poller.hpp"
 #include "timer_wheel.hpp"
@@ -124,11 +125,8 @@ class leg final : public pollable {
   bool lingering() const { return lingering_; }
   steady::time_point linger_deadline() const { return linger_until_; }
 
-  // Heartbeat bookkeeping, stamped on the data path and read by the timer.
-  steady::time_point last_rx;
-  steady::time_point last_data_tx;  // data messages only (for app heartbeats)
-  steady::time_point ping_sent_at;
-  bool ping_outstanding = false;
+  /// Heartbeat state, stamped on the data path and read by the timer.
+  leg_heartbeat heartbeat;
   bool close_received = false;  // set through note_close_received
   /// Nothing more is read from this leg (close received or protocol error).
   bool reading_done = false;

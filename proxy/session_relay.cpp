@@ -101,8 +101,7 @@ leg* session::peer_of(const leg& l) const {
 }
 
 void session::on_leg_bytes(leg& l, std::span<std::uint8_t> bytes) {
-  l.last_rx = worker_.poller().now();
-  l.ping_outstanding = false;
+  l.heartbeat.received(worker_.poller().now());
   if (&l == client_.get()) {
     on_client_bytes(bytes);
   } else if (&l == upstream_.get()) {

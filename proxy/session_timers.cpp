@@ -2,9 +2,10 @@
 // plain HTTP exchange, idle pings and dead peers on both legs, app
 // heartbeats, and the close deadline. All of it runs
 // from one wheel entry whose deadline is recomputed here; the data path only
-// stamps times.
+// stamps times. The heartbeat rules themselves are heartbeat_policy's.
 #include <spdlog/spdlog.h>
 
+#include "heartbeat_policy.hpp"
 #include "heartbeat_text.hpp"
 #include "http_proxy.hpp"
 #include "session.hpp"
@@ -13,19 +14,9 @@
 namespace tether {
 namespace {
 
-/// Heartbeat deadlines snap up to a grid shared by every session: a tenth of
-/// the interval, at most 100 ms. The pings of thousands of idle sessions then
-/// leave in a few bursts a second instead of one wake-up each, which is
-/// cheaper for tether and for every peer it wakes. No ping is more than a
-/// tenth of its interval late.
-steady::time_point on_grid(steady::time_point t, steady::duration interval) {
-  const auto step = std::min<steady::duration>(interval / 10, std::chrono::milliseconds(100));
-  if (step <= std::chrono::milliseconds(1)) {
-    return t;
-  }
-  const auto since = t.time_since_epoch();
-  const auto rest = since % step;
-  return rest == steady::duration::zero() ? t : t + (step - rest);
+/// The leg's ping rule, or none once it is closing or closed.
+const leg_heartbeat_config* ping_rule(const leg& l, const leg_heartbeat_config& c) {
+  return l.closed() || l.close_sent() ? nullptr : &c;
 }
 
 }  // namespace
@@ -57,19 +48,13 @@ void session::http_idle(steady::time_point now) {
 
 bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
                         steady::time_point now) {
-  if (c.ping_interval.count() == 0 || l.closed() || l.close_sent()) {
-    return false;
-  }
-  if (l.ping_outstanding) {
-    return c.pong_timeout.count() > 0 && now - l.ping_sent_at >= c.pong_timeout;
-  }
-  if (now - l.last_rx >= c.ping_interval) {
+  const auto action = check_ping(l.heartbeat, ping_rule(l, c), now);
+  if (action == heartbeat_action::send_ping) {
     l.send_control(ws::opcode::ping, {});
-    l.ping_outstanding = true;
-    l.ping_sent_at = now;
+    l.heartbeat.ping_sent(now);
     stats_->pings_sent[kind].add();
   }
-  return false;
+  return action == heartbeat_action::peer_dead;
 }
 
 void session::on_timer(steady::time_point now) {
@@ -123,10 +108,9 @@ void session::on_timer(steady::time_point now) {
     upstream_lost(*upstream_, ws::close_code::abnormal, {}, false);
     return;
   }
-  // A message part-way out to the client counts as data flowing, and a
-  // heartbeat could not go inside it anyway.
-  if (const auto& app = hb.client.app; app && app->interval.count() > 0 && phase_ == phase::relay &&
-                                      !client_->mid_message() && now - client_->last_data_tx >= app->interval) {
+  const auto* app = phase_ == phase::relay && hb.client.app ? &*hb.client.app : nullptr;
+  if (check_app(client_->heartbeat, app, client_->mid_message(), now) ==
+      heartbeat_action::send_app_heartbeat) {
     client_->inject(ws::opcode::text, expand_now_ms(app->message));
     stats_->app_heartbeats_sent.add();
   }
@@ -148,28 +132,12 @@ void session::schedule_next(steady::time_point now) {
     }
   }
   const auto& hb = route_->cfg->heartbeat;
-  auto leg_deadline = [&](const leg& l, const leg_heartbeat_config& c) {
-    if (c.ping_interval.count() == 0 || l.closed() || l.close_sent()) {
-      return;
-    }
-    if (l.ping_outstanding) {
-      if (c.pong_timeout.count() > 0) {
-        consider(on_grid(l.ping_sent_at + c.pong_timeout, c.ping_interval));
-      }
-      // The pong usually comes back at once (clearing ping_outstanding
-      // without touching the wheel); look again one interval on, so the next
-      // ping is not held back until the pong deadline.
-      consider(on_grid(l.ping_sent_at + c.ping_interval, c.ping_interval));
-    } else {
-      consider(on_grid(l.last_rx + c.ping_interval, c.ping_interval));
-    }
-  };
-  leg_deadline(*client_, hb.client);
+  const auto* app = phase_ == phase::relay && hb.client.app ? &*hb.client.app : nullptr;
+  consider(next_heartbeat_deadline(client_->heartbeat, ping_rule(*client_, hb.client), app,
+                                   client_->mid_message(), now));
   if (upstream_state_ == upstream_state::open) {
-    leg_deadline(*upstream_, hb.upstream);
-  }
-  if (const auto& app = hb.client.app; app && app->interval.count() > 0 && phase_ == phase::relay) {
-    consider(std::max(client_->last_data_tx, client_->mid_message() ? now : client_->last_data_tx) + app->interval);
+    consider(next_heartbeat_deadline(upstream_->heartbeat, ping_rule(*upstream_, hb.upstream), nullptr,
+                                     false, now));
   }
   if (next != steady::time_point::max()) {
     worker_.wheel().schedule(*this, std::max(next, now));
