@@ -7,9 +7,9 @@
 #include <iostream>
 #include <spdlog/spdlog.h>
 
-#include "config.hpp"
-#include "logging.hpp"
-#include "server.hpp"
+#include "config/config.hpp"
+#include "server/logging.hpp"
+#include "server/server.hpp"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "tls_records.hpp"
+#include "tls/tls_records.hpp"
 
 namespace tether {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "io/socket_stream.hpp"
-#include "tls_records.hpp"
+#include "tls/tls_records.hpp"
 
 namespace tether {
 

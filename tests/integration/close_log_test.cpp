@@ -9,7 +9,7 @@
 #include <cstdlib>
 
 #include "extra_relay.hpp"
-#include "logging.hpp"
+#include "server/logging.hpp"
 #include "test_support.hpp"
 
 using namespace tt;

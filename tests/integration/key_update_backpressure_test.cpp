@@ -16,9 +16,9 @@
 
 #include "test_support.hpp"
 #include "tls13_peer.hpp"
-#include "tls_context.hpp"
+#include "tls/tls_context.hpp"
 #include "io/byte_stream.hpp"
-#include "transport.hpp"
+#include "http/transport.hpp"
 
 using namespace tt;
 

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "poller.hpp"
-#include "poller_wait.hpp"
+#include "io/poller.hpp"
+#include "io/poller_wait.hpp"
 #include "test_support.hpp"
 
 namespace {

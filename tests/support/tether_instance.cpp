@@ -3,9 +3,9 @@
 #include <sstream>
 #include <string>
 
-#include "config.hpp"
-#include "logging.hpp"
-#include "server.hpp"
+#include "config/config.hpp"
+#include "server/logging.hpp"
+#include "server/server.hpp"
 #include "test_modes.hpp"
 #include "test_support.hpp"
 

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "../fuzz_check.hpp"
-#include "config.hpp"
+#include "config/config.hpp"
 
 namespace {
 

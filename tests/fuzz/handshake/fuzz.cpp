@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "../fuzz_check.hpp"
-#include "forwarding.hpp"
-#include "ws_handshake.hpp"
+#include "http/forwarding.hpp"
+#include "ws/ws_handshake.hpp"
 
 namespace {
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "../fuzz_check.hpp"
-#include "tls_records.hpp"
+#include "tls/tls_records.hpp"
 
 namespace {
 

@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "../fuzz_check.hpp"
-#include "utf8.hpp"
-#include "ws_frame.hpp"
+#include "ws/utf8.hpp"
+#include "ws/ws_frame.hpp"
 
 namespace {
 

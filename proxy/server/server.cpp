@@ -1,0 +1,329 @@
+#include "server/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "admin/admin.hpp"
+#include "server/file_watch.hpp"
+#include "server/heap_trim.hpp"
+#include "server/listener.hpp"
+#include "server/listener_context.hpp"
+#include "io/poller_wait.hpp"
+#include "session/session.hpp"
+#include "server/worker.hpp"
+
+namespace tether {
+namespace {
+
+/// Timer wheel resolution: fine enough for tests' tens-of-ms intervals,
+/// coarse enough that 100k sessions cost nothing between deadlines.
+constexpr std::chrono::milliseconds wheel_tick{10};
+
+using work_guard = net::executor_work_guard<net::io_context::executor_type>;
+
+}  // namespace
+
+template <class F>
+void worker::for_each_session(F f) {
+  for (session* s = sessions_; s != nullptr; s = s->next_in_worker) {
+    f(*s);
+  }
+}
+
+server::server(std::shared_ptr<const config> cfg, std::size_t threads,
+               std::chrono::microseconds coalesce)
+    : metrics_(threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads) {
+  const auto n = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+  std::random_device rd;
+  for (std::size_t i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<worker>(i, wheel_tick, coalesce));
+    workers_.back()->seed((static_cast<std::uint64_t>(rd()) << 32) | rd());
+  }
+  std::string error;
+  runtime_ = runtime::make(std::move(cfg), metrics_, error);
+  if (!runtime_) {
+    throw std::runtime_error(error);
+  }
+}
+
+server::~server() { stop(); }
+
+std::string server::apply_listeners(const config& cfg) {
+  // Listeners are matched by name: a kept name keeps its socket when its
+  // bind address is unchanged, so a reload never drops a connection.
+  std::map<std::string, std::shared_ptr<listener>> next;
+  for (const auto& lc : cfg.listeners) {
+    std::shared_ptr<server_tls> tls;
+    if (lc.tls) {
+      std::string error;
+      tls = server_tls::make(*lc.tls, error);
+      if (!tls) {
+        return "listener " + lc.name + ": " + error;
+      }
+    }
+    auto& ctx = contexts_[lc.name];
+    if (!ctx) {
+      ctx = std::make_shared<listener_context>(lc.name, metrics_.listener(lc.name));
+    }
+    auto old = listeners_.find(lc.name);
+    if (old != listeners_.end() && old->second->cfg().bind.host == lc.bind.host &&
+        old->second->cfg().bind.port == lc.bind.port) {
+      old->second->set_cfg(lc);
+      next[lc.name] = old->second;
+    } else {
+      auto l = std::make_shared<listener>(*this, lc, ctx);
+      if (auto error = l->bind(workers_[0]->ioc()); !error.empty()) {
+        return error;
+      }
+      next[lc.name] = l;
+    }
+    next[lc.name]->context()->set_tls(std::move(tls));
+    next[lc.name]->context()->set_max_connections(lc.max_connections);
+  }
+  for (auto& [name, l] : listeners_) {
+    if (auto it = next.find(name); it == next.end() || it->second != l) {
+      l->stop();
+    }
+  }
+  for (auto& [name, l] : next) {
+    auto it = listeners_.find(name);
+    if (it == listeners_.end() || it->second != l) {
+      l->start();
+      spdlog::info("listener {} on {}:{} ({})", name, l->cfg().bind.host, l->port(),
+                   l->cfg().tls ? "wss" : "ws");
+    }
+  }
+  listeners_ = std::move(next);
+  return {};
+}
+
+std::string server::start() {
+  std::lock_guard lock(mutex_);
+  if (auto error = apply_listeners(runtime_->cfg()); !error.empty()) {
+    return error;
+  }
+  if (runtime_->cfg().admin.enabled) {
+    admin_ = std::make_unique<admin>(*this, workers_[0]->ioc());
+    if (auto error = admin_->bind(runtime_->cfg().admin.bind); !error.empty()) {
+      return error;
+    }
+    admin_->start();
+    spdlog::info("admin on {}:{}", runtime_->cfg().admin.bind.host, admin_->port());
+  }
+  trimmer_ = std::make_unique<heap_trimmer>(workers_[0]->ioc(), accepted_);
+  trimmer_->start();
+  ready_ = true;
+  return {};
+}
+
+void server::run() {
+  std::vector<work_guard> guards;
+  for (auto& w : workers_) {
+    guards.emplace_back(w->ioc().get_executor());
+    // First thing on each worker's thread: OpenSSL's per-thread state and
+    // caches are then built before any client waits on them.
+    net::post(w->ioc(), [this] { warm_up(); });
+  }
+  spdlog::info("{} workers, socket readiness through asio's {} wait", workers_.size(),
+               poller_wait::kind());
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    threads_.emplace_back([this, i] { workers_[i]->ioc().run(); });
+  }
+  // Guards go once draining starts; until then the workers idle-wait.
+  net::co_spawn(workers_[0]->ioc(), [this, &guards]() -> awaitable<void> {
+    net::steady_timer t(workers_[0]->ioc());
+    while (!draining_) {
+      t.expires_after(std::chrono::milliseconds(100));
+      co_await t.async_wait(net::use_awaitable);
+    }
+    guards.clear();
+  }, net::detached);
+  workers_[0]->ioc().run();
+  for (auto& t : threads_) {
+    t.join();
+  }
+  threads_.clear();
+}
+
+void server::run_in_background() {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      auto guard = work_guard(workers_[i]->ioc().get_executor());
+      workers_[i]->ioc().run();
+    });
+  }
+}
+
+void server::stop() {
+  for (auto& w : workers_) {
+    w->ioc().stop();
+  }
+  for (auto& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  threads_.clear();
+}
+
+void server::warm_up() {
+  std::vector<std::shared_ptr<server_tls>> contexts;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, ctx] : contexts_) {
+      if (auto tls = ctx->tls()) {
+        contexts.push_back(std::move(tls));
+      }
+    }
+  }
+  for (const auto& tls : contexts) {
+    warm_up_tls(tls->context());
+  }
+}
+
+std::shared_ptr<const runtime> server::current() const {
+  std::lock_guard lock(mutex_);
+  return runtime_;
+}
+
+worker& server::next_worker() {
+  return *workers_[accepted_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+}
+
+std::uint16_t server::port(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = listeners_.find(name);
+  return it == listeners_.end() ? 0 : it->second->port();
+}
+
+std::uint16_t server::admin_port() const { return admin_ ? admin_->port() : 0; }
+
+bool server::reload(std::shared_ptr<const config> cfg, std::string& error) {
+  auto rt = runtime::make(cfg, metrics_, error);
+  if (!rt) {
+    metrics_.config_reload(false);
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  error = apply_listeners(*cfg);
+  if (!error.empty()) {
+    metrics_.config_reload(false);
+    return false;
+  }
+  runtime_ = std::move(rt);
+  metrics_.config_reload(true);
+  return true;
+}
+
+void server::drain() {
+  if (draining_.exchange(true)) {
+    return;
+  }
+  std::chrono::milliseconds over;
+  {
+    std::lock_guard lock(mutex_);
+    over = runtime_->cfg().drain_timeout;
+    for (auto& [name, l] : listeners_) {
+      l->stop();
+    }
+  }
+  net::post(workers_[0]->ioc(), [this] {
+    watch_.reset();  // no reloads while draining
+    if (trimmer_) {
+      trimmer_->stop();
+    }
+  });
+  spdlog::info("draining over {} ms", over.count());
+  for (auto& w : workers_) {
+    net::post(w->ioc(), [this, &w = *w, over] { drain_worker(w, over); });
+  }
+}
+
+void server::drain_worker(worker& w, std::chrono::milliseconds over) {
+  std::vector<std::weak_ptr<session>> sessions;
+  w.for_each_session([&](session& s) { sessions.push_back(s.weak_from_this()); });
+  net::co_spawn(w.ioc(), [this, &w, sessions = std::move(sessions), over]() -> awaitable<void> {
+    // Closes spread evenly over the drain window, so clients do not all
+    // reconnect at the same instant.
+    const auto start = steady::now();
+    net::steady_timer t(w.ioc());
+    const auto n = sessions.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      t.expires_at(start + over * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(std::max<std::size_t>(n, 1)));
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      if (auto s = sessions[i].lock()) {
+        s->drain();
+      }
+    }
+    // Give the last closing handshakes a moment, bounded by the window.
+    while (w.session_count() > 0 && steady::now() < start + over + std::chrono::seconds(1)) {
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    worker_drained();
+  }, net::detached);
+}
+
+void server::worker_drained() {
+  if (workers_drained_.fetch_add(1) + 1 == workers_.size()) {
+    for (auto& w : workers_) {
+      w->wheel().stop();
+      w->ioc().stop();
+    }
+  }
+}
+
+void server::handle_signals(std::string config_path) {
+  config_path_ = std::move(config_path);
+  signals_ = std::make_unique<net::signal_set>(workers_[0]->ioc(), SIGHUP, SIGTERM, SIGINT);
+  signals_->async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
+  // On the same thread as SIGHUP, so two reloads never overlap.
+  watch_ = std::make_unique<file_watch>(workers_[0]->ioc(), file_watch_quiet, [this] { reload_file(); });
+  const auto files = files_to_watch(config_path_, current()->cfg());
+  watch_->watch(files);
+  spdlog::info("watching {} files for changes", files.size());
+}
+
+void server::reload_file() {
+  auto loaded = load_config(config_path_);
+  std::string error;
+  if (!loaded.value) {
+    metrics_.config_reload(false);
+    for (const auto& e : loaded.errors) {
+      spdlog::error("reload: {}", e);
+    }
+  } else if (!reload(loaded.value, error)) {
+    spdlog::error("reload: {}", error);
+  } else {
+    spdlog::info("reloaded {}", config_path_);
+  }
+  if (watch_) {
+    // The files of whichever configuration is now in force, as they are
+    // now: a broken file is not retried until it changes again.
+    watch_->watch(files_to_watch(config_path_, current()->cfg()));
+  }
+}
+
+void server::on_signal(error_code ec, int sig) {
+  if (ec) {
+    return;
+  }
+  if (sig == SIGHUP) {
+    reload_file();
+  } else if (draining_) {
+    spdlog::warn("second signal: exiting now");
+    std::_Exit(1);
+  } else {
+    drain();
+  }
+  signals_->async_wait([this](error_code e, int s) { on_signal(e, s); });
+}
+
+}  // namespace tether
