@@ -15,6 +15,7 @@
 
 #include "http/http_types.hpp"
 #include "session/leg.hpp"
+#include "session/relay_direction.hpp"
 #include "server/listener_context.hpp"
 #include "server/runtime.hpp"
 #include "io/timer_wheel.hpp"
@@ -72,14 +73,15 @@ class session final : public std::enable_shared_from_this<session>,
   bool may_read(leg& l) override;
   void on_leg_drained(leg& l) override;
   void on_leg_lingering(leg& l) override;
+  // The two relay directions' policies (session_relay.cpp).
+  struct client_side;
+  struct upstream_side;
   void on_client_bytes(std::span<std::uint8_t> in);
   void on_upstream_bytes(leg& up, std::span<std::uint8_t> in);
   void on_client_control(const ws::frame_header& h, std::span<const std::uint8_t> payload);
   void on_upstream_control(leg& up, const ws::frame_header& h, std::span<const std::uint8_t> payload);
-  /// `wire` is empty, or the whole frame as received with `payload` inside
-  /// it, for relaying without a copy. `masked`: the payload is still masked.
-  void on_client_frame(const ws::frame_header& h, std::span<std::uint8_t> payload,
-                       std::span<std::uint8_t> wire, bool masked = false);
+  void client_protocol_error(std::uint16_t code, const char* reason);
+  void upstream_protocol_error(leg& up, std::uint16_t code, const char* reason);
   bool answer(std::span<const std::uint8_t> payload);
   /// Pings an idle leg; true when the leg's peer is found dead.
   bool check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind, steady::time_point now);
@@ -128,23 +130,8 @@ class session final : public std::enable_shared_from_this<session>,
   std::unique_ptr<leg> retiring_;  // a lost upstream leg finishing its close
   upstream_state upstream_state_ = upstream_state::open;
 
-  // Per-direction message state.
-  struct inbound {
-    ws::frame_header frame;               // current data frame
-    std::vector<std::uint8_t> hold;       // a small frame that came in pieces, header first
-    std::size_t hold_header = 0;          // bytes of header at the front of hold
-    std::vector<std::uint8_t> message;    // a whole message being collected
-    bool streaming = false;               // current frame is relayed piecewise
-    bool discard = false;                 // rest of this message cannot be delivered
-    bool delivered = false;               // current frame already sent whole
-    bool live = false;                    // message goes to the upstream as it comes
-    bool whole = false;                   // message is one frame of at most frame_hold_limit
-    bool collect = false;                 // message is collected in `message`
-    bool answered = false;                // tether answered it (not relayed)
-    bool masked = false;                  // current frame's payload left masked
-  };
-  inbound from_client_;
-  inbound from_upstream_;
+  relay_direction from_client_;
+  relay_direction from_upstream_;
 
   // Upstream re-establishment (SPEC section 6).
   struct stored_message {

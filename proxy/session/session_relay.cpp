@@ -2,6 +2,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "session/relay_direction_impl.hpp"
 #include "session/session.hpp"
 #include "session/heartbeat_text.hpp"
 #include "server/worker.hpp"
@@ -9,36 +10,10 @@
 namespace tether {
 namespace {
 
-/// Frames up to this size are relayed whole (held until complete), so that a
-/// leg that dies mid-frame never leaves half a message on the other leg.
-/// Larger frames stream through piecewise.
-constexpr std::uint64_t frame_hold_limit = 64 * 1024;
 /// A reader stops reading while the other leg has this much unwritten.
 constexpr std::size_t high_water = 512 * 1024;
 /// How long tether waits for the peer's answer to a close frame it sent.
 constexpr auto close_timeout = std::chrono::seconds(5);
-
-/// A frame whose payload came whole in one read, as it was on the wire
-/// (header right before payload); empty when its header came in pieces.
-std::span<std::uint8_t> wire_in_place(const ws::frame_parser& p, std::span<std::uint8_t> payload) {
-  if (!p.header_contiguous()) {
-    return {};
-  }
-  const auto header = p.header_bytes().size();
-  return {payload.data() - header, payload.size() + header};
-}
-
-/// Adds a piece of a frame that comes in pieces to `hold`, behind the
-/// frame's header, which the first piece puts in front.
-void hold_piece(std::vector<std::uint8_t>& hold, std::size_t& header, const ws::frame_parser& p,
-                std::span<const std::uint8_t> piece) {
-  if (hold.empty()) {
-    const auto h = p.header_bytes();
-    hold.assign(h.begin(), h.end());
-    header = h.size();
-  }
-  hold.insert(hold.end(), piece.begin(), piece.end());
-}
 
 /// Who began a leg's end: its peer (`peer`), or tether and why.
 std::string closed_by(const leg_end& e, std::string_view peer) {
@@ -158,151 +133,90 @@ void session::on_leg_lingering(leg&) {
   schedule_next(steady::now());
 }
 
-void session::on_client_bytes(std::span<std::uint8_t> in) {
-  auto& p = client_->parser();
-  auto& st = from_client_;
-  while (!client_->reading_done && phase_ != phase::done) {
-    std::size_t used = 0;
-    const auto k = p.next(in, used);
-    in = in.subspan(used);
-    const bool open = upstream_state_ == upstream_state::open;
-    switch (k) {
-      case ws::frame_parser::kind::need_more:
-        return;
-      case ws::frame_parser::kind::error:
-        // The offender gets the RFC code; the backend sees the client go away.
-        spdlog::info("route {}: closing client {} with {}: {}", route_->cfg->name, client_ip_,
-                     p.error_code(), p.error_reason());
-        client_->reading_done = true;
-        client_->send_close(p.error_code(), {}, p.error_reason());
-        client_->close_after_flush();
-        client_gone(ws::close_code::going_away, "client protocol error");
-        return;
-      case ws::frame_parser::kind::control:
-        on_client_control(p.header(), p.payload());
-        break;
-      case ws::frame_parser::kind::frame_begin: {
-        const auto& h = p.header();
-        st.frame = h;
-        st.hold.clear();
-        st.hold_header = 0;
-        st.delivered = false;
-        if (h.op != ws::opcode::cont) {
-          // A new message: live to the upstream, or collected for the outage buffer.
-          st.discard = false;
-          st.live = open;
-          st.whole = h.fin && h.length <= frame_hold_limit;
-          st.collect = !st.whole && (!open || wants_replay_copy());
-          st.message.clear();
-        } else if (st.live && !open) {
-          // Its start went to an upstream that is gone: it cannot be finished.
-          st.discard = true;
-        }
-        st.streaming = !st.discard && st.live && h.length > frame_hold_limit;
-        if (st.streaming) {
-          upstream_->begin_frame(h.op, h.fin, h.length, &h.key);
-        }
-        // A binary frame that tether only passes on is never unmasked: it
-        // goes to the upstream as the client masked it.
-        st.masked = st.live && open && !st.discard && !st.streaming && !st.collect &&
-                    !wants_replay_copy();
-        if (st.masked) {
-          p.leave_masked();
-          st.masked = p.payload_masked();
-        }
-        break;
-      }
-      case ws::frame_parser::kind::data: {
-        auto piece = p.payload();
-        if (st.discard) {
-          break;
-        }
-        if (st.collect) {
-          st.message.insert(st.message.end(), piece.begin(), piece.end());
-          if (!st.live && !buffer_fits(st.message.size())) {
-            buffer_overflow();
-            return;
-          }
-        }
-        if (st.streaming) {
-          stats_->bytes[direction::client_to_upstream].add(piece.size());
-          upstream_->frame_piece(piece);
-        } else if (st.live || st.whole) {
-          if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
-            on_client_frame(st.frame, piece, wire_in_place(p, piece), st.masked);
-            st.delivered = true;
-          } else {
-            hold_piece(st.hold, st.hold_header, p, piece);
-          }
-        }
-        break;
-      }
-      case ws::frame_parser::kind::frame_end: {
-        if (!st.discard && !st.streaming && !st.delivered && (st.live || st.whole)) {
-          // A frame collected in pieces is in `hold` as on the wire (header,
-          // then payload), unless it had no payload and collected nothing.
-          on_client_frame(st.frame, std::span(st.hold).subspan(st.hold_header), st.hold, st.masked);
-        }
-        if (st.frame.fin) {
-          if (!st.discard && !st.answered) {
-            stats_->messages[direction::client_to_upstream].add();
-          }
-          if (!st.discard && !st.whole) {
-            const auto op = p.message_opcode();
-            if (st.live) {
-              if (st.collect) {
-                note_forwarded(op, st.message);
-              } else {
-                ++forwarded_count_;
-              }
-            } else {
-              stats_->bytes[direction::client_to_upstream].add(st.message.size());
-              buffer_or_send(op, st.message);
-            }
-          }
-          st.discard = false;
-          st.answered = false;
-        }
-        break;
-      }
+/// Client to upstream: heartbeats answered here, messages recorded for the
+/// replay set, and kept while the upstream is being replaced.
+struct session::client_side {
+  session& s;
+  bool active() const { return s.phase_ != phase::done; }
+  leg* sink() const { return s.upstream_state_ == upstream_state::open ? s.upstream_.get() : nullptr; }
+  leg* streaming_sink() const { return s.upstream_.get(); }
+  void control(const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+    s.on_client_control(h, payload);
+  }
+  void protocol_error(std::uint16_t code, const char* reason) { s.client_protocol_error(code, reason); }
+  bool answer(std::span<const std::uint8_t> payload) {
+    return !s.route_->cfg->heartbeat.client.answer.empty() && s.answer(payload);
+  }
+  bool records() const { return s.wants_replay_copy(); }
+  void forwarded(ws::opcode op, const std::span<const std::uint8_t>* payload) {
+    if (payload != nullptr) {
+      s.note_forwarded(op, *payload);
+    } else {
+      ++s.forwarded_count_;
     }
   }
+  void keep(ws::opcode op, std::span<const std::uint8_t> payload) { s.buffer_or_send(op, payload); }
+  bool may_collect(std::size_t size) {
+    if (s.buffer_fits(size)) {
+      return true;
+    }
+    s.buffer_overflow();
+    return false;
+  }
+};
+
+/// Upstream to client: the client leg is always there, and nothing is kept.
+struct session::upstream_side {
+  session& s;
+  leg& up;
+  bool active() const { return &up == s.upstream_.get() && s.phase_ != phase::done; }
+  leg* sink() const { return s.client_.get(); }
+  leg* streaming_sink() const { return s.client_.get(); }
+  void control(const ws::frame_header& h, std::span<const std::uint8_t> payload) {
+    s.on_upstream_control(up, h, payload);
+  }
+  void protocol_error(std::uint16_t code, const char* reason) { s.upstream_protocol_error(up, code, reason); }
+  static bool answer(std::span<const std::uint8_t>) { return false; }
+  static bool records() { return false; }
+  static void forwarded(ws::opcode, const std::span<const std::uint8_t>*) {}
+  static void keep(ws::opcode, std::span<const std::uint8_t>) {}
+  static bool may_collect(std::size_t) { return true; }
+};
+
+void session::on_client_bytes(std::span<std::uint8_t> in) {
+  client_side policy{*this};
+  from_client_.feed(*client_, in, policy,
+                    {stats_->bytes[direction::client_to_upstream],
+                     stats_->messages[direction::client_to_upstream]});
 }
 
-void session::on_client_frame(const ws::frame_header& h, std::span<std::uint8_t> payload,
-                              std::span<std::uint8_t> wire, bool masked) {
-  const bool single = h.fin && h.op != ws::opcode::cont;
-  // A whole text message in one frame may be a client heartbeat that
-  // tether answers itself, upstream or no upstream.
-  if (single && h.op == ws::opcode::text && !route_->cfg->heartbeat.client.answer.empty() &&
-      answer(payload)) {
-    from_client_.answered = true;
-    return;
-  }
-  stats_->bytes[direction::client_to_upstream].add(payload.size());
-  const bool verbatim = !wire.empty() && upstream_state_ == upstream_state::open;
-  if (masked && !verbatim) {
-    ws::apply_mask(payload, h.key, 0);  // it is buffered or copied after all: in clear
-  }
-  if (upstream_state_ != upstream_state::open) {
-    if (single) {
-      buffer_or_send(h.op, payload);
-    }
-    return;  // a fragment's message started on an upstream that is gone
-  }
-  if (single) {
-    // First, while the payload is in clear: it may keep a copy. (A payload
-    // left masked is one it keeps no copy of.)
-    note_forwarded(h.op, payload);
-  }
-  if (!verbatim) {
-    upstream_->send_frame(h.op, h.fin, payload, &h.key);
-    return;
-  }
-  if (!masked) {
-    ws::apply_mask(payload, h.key, 0);  // back to the bytes the client sent
-  }
-  upstream_->send_wire_frame(h.fin, wire);
+void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
+  upstream_side policy{*this, up};
+  from_upstream_.feed(up, in, policy,
+                      {stats_->bytes[direction::upstream_to_client],
+                       stats_->messages[direction::upstream_to_client]});
+}
+
+void session::client_protocol_error(std::uint16_t code, const char* reason) {
+  // The offender gets the RFC code; the backend sees the client go away.
+  spdlog::info("route {}: closing client {} with {}: {}", route_->cfg->name, client_ip_, code, reason);
+  client_->reading_done = true;
+  client_->send_close(code, {}, reason);
+  client_->close_after_flush();
+  client_gone(ws::close_code::going_away, "client protocol error");
+}
+
+void session::upstream_protocol_error(leg& up, std::uint16_t code, const char* reason) {
+  spdlog::info("route {}: closing upstream of client {} with {}: {}", route_->cfg->name, client_ip_,
+               code, reason);
+  up.reading_done = true;
+  up.send_close(code, {}, reason);
+  up.close_after_flush();
+  upstream_state_ = upstream_state::gone;
+  // Too big goes to the client as too big; anything else is a bad gateway.
+  const auto to_client = code == ws::close_code::too_big ? code : ws::close_code::bad_gateway;
+  client_->send_close(to_client, {}, "upstream protocol error");
+  enter_closing();
 }
 
 bool session::answer(std::span<const std::uint8_t> payload) {
@@ -318,79 +232,6 @@ bool session::answer(std::span<const std::uint8_t> payload) {
     }
   }
   return false;
-}
-
-void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
-  auto& p = up.parser();
-  auto& st = from_upstream_;
-  while (!up.reading_done && &up == upstream_.get() && phase_ != phase::done) {
-    std::size_t used = 0;
-    const auto k = p.next(in, used);
-    in = in.subspan(used);
-    leg& down = *client_;
-    switch (k) {
-      case ws::frame_parser::kind::need_more:
-        return;
-      case ws::frame_parser::kind::error: {
-        const auto code = p.error_code();
-        spdlog::info("route {}: closing upstream of client {} with {}: {}", route_->cfg->name, client_ip_,
-                     code, p.error_reason());
-        up.reading_done = true;
-        up.send_close(code, {}, p.error_reason());
-        up.close_after_flush();
-        upstream_state_ = upstream_state::gone;
-        // Too big goes to the client as too big; anything else is a bad gateway.
-        const auto to_client = code == ws::close_code::too_big ? code : ws::close_code::bad_gateway;
-        down.send_close(to_client, {}, "upstream protocol error");
-        enter_closing();
-        return;
-      }
-      case ws::frame_parser::kind::control:
-        on_upstream_control(up, p.header(), p.payload());
-        break;
-      case ws::frame_parser::kind::frame_begin: {
-        const auto& h = p.header();
-        st.frame = h;
-        st.hold.clear();
-        st.hold_header = 0;
-        st.delivered = false;
-        st.streaming = h.length > frame_hold_limit;
-        if (st.streaming) {
-          down.begin_frame(h.op, h.fin, h.length);
-        }
-        break;
-      }
-      case ws::frame_parser::kind::data: {
-        auto piece = p.payload();
-        stats_->bytes[direction::upstream_to_client].add(piece.size());
-        if (st.streaming) {
-          down.frame_piece(piece);
-        } else if (p.payload_offset() == 0 && piece.size() == st.frame.length) {
-          if (const auto wire = wire_in_place(p, piece); !wire.empty()) {
-            down.send_wire_frame(st.frame.fin, wire);
-          } else {
-            down.send_frame(st.frame.op, st.frame.fin, piece);
-          }
-          st.delivered = true;
-        } else {
-          hold_piece(st.hold, st.hold_header, p, piece);
-        }
-        break;
-      }
-      case ws::frame_parser::kind::frame_end:
-        if (!st.streaming && !st.delivered) {
-          if (!st.hold.empty()) {
-            down.send_wire_frame(st.frame.fin, st.hold);
-          } else {
-            down.send_frame(st.frame.op, st.frame.fin, {});
-          }
-        }
-        if (st.frame.fin) {
-          stats_->messages[direction::upstream_to_client].add();
-        }
-        break;
-    }
-  }
 }
 
 void session::on_client_control(const ws::frame_header& h, std::span<const std::uint8_t> payload) {

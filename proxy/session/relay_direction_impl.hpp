@@ -1,0 +1,198 @@
+#pragma once
+// relay_direction's frame loop, for the session's two policies (included by
+// session_relay.cpp only: the loop is instantiated per policy, so the hot
+// path makes no virtual call). A policy provides:
+//   bool active()                      the session still relays from this source
+//   leg* sink()                        the leg messages go to now; null while
+//                                      it is away (an upstream being replaced)
+//   leg* streaming_sink()              where a frame already streaming goes on
+//   void control(header, payload)      ping, pong, close
+//   void protocol_error(code, reason)  the source broke RFC 6455
+//   bool answer(payload)               a one-frame text message tether answered
+//   bool records()                     forwarded messages are wanted in clear
+//   void forwarded(op, payload*)       a message went to the sink (payload
+//                                      when collected or in one frame)
+//   void keep(op, payload)             a whole message that came while the
+//                                      sink was away
+//   bool may_collect(size)             room for a message collected while the
+//                                      sink is away (false: the policy ended it)
+#include "admin/metrics.hpp"
+#include "session/relay_direction.hpp"
+
+namespace tether {
+namespace relay_detail {
+
+/// A frame whose payload came whole in one read, as it was on the wire
+/// (header right before payload); empty when its header came in pieces.
+inline std::span<std::uint8_t> wire_in_place(const ws::frame_parser& p,
+                                             std::span<std::uint8_t> payload) {
+  if (!p.header_contiguous()) {
+    return {};
+  }
+  const auto header = p.header_bytes().size();
+  return {payload.data() - header, payload.size() + header};
+}
+
+}  // namespace relay_detail
+
+template <class Policy>
+void relay_direction::feed(leg& source, std::span<std::uint8_t> in, Policy& policy,
+                           relay_counts counts) {
+  auto& p = source.parser();
+  while (!source.reading_done && policy.active()) {
+    std::size_t used = 0;
+    const auto k = p.next(in, used);
+    in = in.subspan(used);
+    switch (k) {
+      case ws::frame_parser::kind::need_more:
+        return;
+      case ws::frame_parser::kind::error:
+        policy.protocol_error(p.error_code(), p.error_reason());
+        return;
+      case ws::frame_parser::kind::control:
+        policy.control(p.header(), p.payload());
+        break;
+      case ws::frame_parser::kind::frame_begin:
+        begin_frame(p, policy);
+        break;
+      case ws::frame_parser::kind::data:
+        if (!take_piece(p, policy, counts)) {
+          return;
+        }
+        break;
+      case ws::frame_parser::kind::frame_end:
+        end_frame(p, policy, counts);
+        break;
+    }
+  }
+}
+
+template <class Policy>
+void relay_direction::begin_frame(ws::frame_parser& p, Policy& policy) {
+  const auto& h = p.header();
+  leg* sink = policy.sink();
+  frame_ = h;
+  hold_.clear();
+  hold_header_ = 0;
+  delivered_ = false;
+  if (h.op != ws::opcode::cont) {
+    // A new message: live to the sink, or collected until it is back.
+    discard_ = false;
+    live_ = sink != nullptr;
+    whole_ = h.fin && h.length <= frame_hold_limit;
+    collect_ = !whole_ && (!live_ || policy.records());
+    message_.clear();
+  } else if (live_ && sink == nullptr) {
+    // Its start went to a sink that is gone: it cannot be finished.
+    discard_ = true;
+  }
+  streaming_ = !discard_ && live_ && h.length > frame_hold_limit;
+  if (streaming_) {
+    sink->begin_frame(h.op, h.fin, h.length, h.masked ? &h.key : nullptr);
+  }
+  // A frame tether only passes on is never unmasked: it goes on as the
+  // client masked it (the parser unmasks text anyway, to check its UTF-8).
+  masked_ = h.masked && live_ && sink != nullptr && !discard_ && !streaming_ && !collect_ &&
+            !policy.records();
+  if (masked_) {
+    p.leave_masked();
+    masked_ = p.payload_masked();
+  }
+}
+
+template <class Policy>
+bool relay_direction::take_piece(ws::frame_parser& p, Policy& policy, relay_counts counts) {
+  auto piece = p.payload();
+  if (discard_) {
+    return true;
+  }
+  if (collect_) {
+    message_.insert(message_.end(), piece.begin(), piece.end());
+    if (!live_ && !policy.may_collect(message_.size())) {
+      return false;
+    }
+  }
+  if (streaming_) {
+    counts.bytes.add(piece.size());
+    policy.streaming_sink()->frame_piece(piece);
+  } else if (live_ || whole_) {
+    if (p.payload_offset() == 0 && piece.size() == frame_.length) {
+      deliver(piece, relay_detail::wire_in_place(p, piece), policy, counts);
+      delivered_ = true;
+    } else {
+      // Collected as on the wire: the frame's header first, then its payload.
+      if (hold_.empty()) {
+        const auto h = p.header_bytes();
+        hold_.assign(h.begin(), h.end());
+        hold_header_ = static_cast<std::uint8_t>(h.size());
+      }
+      hold_.insert(hold_.end(), piece.begin(), piece.end());
+    }
+  }
+  return true;
+}
+
+template <class Policy>
+void relay_direction::end_frame(ws::frame_parser& p, Policy& policy, relay_counts counts) {
+  if (!discard_ && !streaming_ && !delivered_ && (live_ || whole_)) {
+    // A frame held in pieces (or one without payload, which held nothing).
+    deliver(std::span(hold_).subspan(hold_header_), hold_, policy, counts);
+  }
+  if (!frame_.fin) {
+    return;
+  }
+  if (!discard_ && !answered_) {
+    counts.messages.add();
+  }
+  if (!discard_ && !whole_) {
+    const auto op = p.message_opcode();
+    if (live_) {
+      const std::span<const std::uint8_t> collected(message_);
+      policy.forwarded(op, collect_ ? &collected : nullptr);
+    } else {
+      counts.bytes.add(message_.size());
+      policy.keep(op, message_);
+    }
+  }
+  discard_ = false;
+  answered_ = false;
+}
+
+template <class Policy>
+void relay_direction::deliver(std::span<std::uint8_t> payload, std::span<std::uint8_t> wire,
+                              Policy& policy, relay_counts counts) {
+  const auto& h = frame_;
+  const bool single = h.fin && h.op != ws::opcode::cont;
+  if (single && h.op == ws::opcode::text && policy.answer(payload)) {
+    answered_ = true;
+    return;
+  }
+  counts.bytes.add(payload.size());
+  leg* sink = policy.sink();
+  const bool verbatim = !wire.empty() && sink != nullptr;
+  if (masked_ && !verbatim) {
+    ws::apply_mask(payload, h.key, 0);  // it is kept or copied after all: in clear
+  }
+  if (sink == nullptr) {
+    if (single) {
+      policy.keep(h.op, payload);
+    }
+    return;  // a fragment's message started on a sink that is gone
+  }
+  if (single) {
+    // First, while the payload is in clear: the policy may keep a copy. (A
+    // payload left masked is one it wants no copy of.)
+    const std::span<const std::uint8_t> clear(payload);
+    policy.forwarded(h.op, &clear);
+  }
+  if (!verbatim) {
+    sink->send_frame(h.op, h.fin, payload, h.masked ? &h.key : nullptr);
+    return;
+  }
+  if (h.masked && !masked_) {
+    ws::apply_mask(payload, h.key, 0);  // back to the bytes the client sent
+  }
+  sink->send_wire_frame(h.fin, wire);
+}
+
+}  // namespace tether
