@@ -227,4 +227,34 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
   co_return keep ? http_outcome::keep_alive : http_outcome::close;
 }
 
+awaitable<http_outcome> http_passthrough::serve(transport& client, beast::flat_buffer& client_buffer,
+                                                http::request_parser<http::buffer_body>& parser,
+                                                const route_runtime& route, const std::string& client_ip,
+                                                bool client_tls, route_shard& stats) {
+  progress_ = {};
+  co_return co_await proxy_http(client, client_buffer, parser, route, cache_, client_ip, client_tls,
+                                progress_, stats);
+}
+
+std::chrono::steady_clock::time_point http_passthrough::idle_deadline(
+    std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration idle) const {
+  // connect_timeout bounds the connecting, and its 502 is the better answer.
+  return progress_.connecting ? now + idle : progress_.last + idle;
+}
+
+bool http_passthrough::end_if_idle(std::chrono::steady_clock::time_point now,
+                                   std::chrono::steady_clock::duration idle, transport* client) {
+  if (progress_.connecting || now < progress_.last + idle) {
+    return false;
+  }
+  progress_.timed_out = true;
+  if (cache_.leg) {
+    cache_.leg->close();
+  }
+  if (!progress_.awaiting_upstream && client != nullptr) {
+    client->close();
+  }
+  return true;
+}
+
 }  // namespace tether

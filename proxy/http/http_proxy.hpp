@@ -37,6 +37,31 @@ struct http_progress {
   void touch() { last = std::chrono::steady_clock::now(); }
 };
 
+/// Plain HTTP on one client connection: the upstream connection its
+/// requests reuse, and the progress of the exchange under way, which the
+/// session's timer holds to limits.http_idle_timeout.
+class http_passthrough {
+ public:
+  /// Proxies the request whose header `parser` has read from `client`.
+  awaitable<http_outcome> serve(transport& client, beast::flat_buffer& client_buffer,
+                                http::request_parser<http::buffer_body>& parser,
+                                const route_runtime& route, const std::string& client_ip,
+                                bool client_tls, route_shard& stats);
+  /// When to look again at the exchange under way, from `now`.
+  std::chrono::steady_clock::time_point idle_deadline(std::chrono::steady_clock::time_point now,
+                                                      std::chrono::steady_clock::duration idle) const;
+  /// Ends the exchange under way if it has been idle for `idle` at `now`
+  /// (true): waiting for the response, only the upstream is closed, so that
+  /// the client still gets a 504; otherwise either side may be the stalled
+  /// one, and both go.
+  bool end_if_idle(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration idle,
+                   transport* client);
+
+ private:
+  http_upstream_cache cache_;
+  http_progress progress_;
+};
+
 /// Proxies the request whose header `parser` has read from `client`.
 awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client_buffer,
                                    http::request_parser<http::buffer_body>& parser,

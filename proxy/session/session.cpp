@@ -82,7 +82,7 @@ awaitable<void> session::reply(string_response res) {
 }
 
 awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
-  http_upstream_cache cache;
+  http_passthrough http;
   for (;;) {
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(max_request_header);
@@ -133,18 +133,17 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
     // Plain HTTP: the handshake deadline applies to each request's header
     // only; the exchange itself ends if nothing moves for http_idle_timeout.
     worker_.wheel().cancel(*this);
-    http_progress progress;
+    phase_ = phase::http;
     const auto idle = route_->cfg->limits.http_idle_timeout;
-    if (idle.count() > 0) {
-      http_progress_ = &progress;
-      http_cache_ = &cache;
-      worker_.wheel().schedule(*this, progress.last + idle);
+    http_ = idle.count() > 0 ? &http : nullptr;
+    if (http_ != nullptr) {
+      worker_.wheel().schedule(*this, steady::now() + idle);
     }
-    const auto outcome = co_await proxy_http(*client_io_, buffer, parser, *route_, cache, client_ip_,
-                                             listener_->tls() != nullptr, progress,
+    const auto outcome = co_await http.serve(*client_io_, buffer, parser, *route_, client_ip_,
+                                             listener_->tls() != nullptr,
                                              route_->stats->shards[worker_.index()]);
-    http_progress_ = nullptr;
-    http_cache_ = nullptr;
+    http_ = nullptr;
+    phase_ = phase::handshake;
     worker_.wheel().cancel(*this);
     if (outcome == http_outcome::upstream_unreachable) {
       fail_handshake(handshake_failure::upstream_unreachable);

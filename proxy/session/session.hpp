@@ -24,8 +24,7 @@
 namespace tether {
 
 class worker;
-struct http_progress;
-struct http_upstream_cache;
+class http_passthrough;
 
 class session final : public std::enable_shared_from_this<session>,
                       public wheel_entry,
@@ -50,8 +49,13 @@ class session final : public std::enable_shared_from_this<session>,
   session* next_in_worker = nullptr;
 
  private:
-  enum class phase { handshake, relay, closing, done };
-  enum class upstream_state { open, lost, gone };
+  // The session's state:
+  //   handshake -> http -> handshake ...   plain HTTP, one request at a time
+  //   handshake -> relay -> closing -> done
+  // and, while relaying, the upstream's: open -> lost (the outage: client
+  // messages are buffered while it reconnects) -> open again, or gone.
+  enum class phase : std::uint8_t { handshake, http, relay, closing, done };
+  enum class upstream_state : std::uint8_t { open, lost, gone };
 
   awaitable<void> run();
   awaitable<bool> serve_http(beast::flat_buffer& buffer);
@@ -111,9 +115,8 @@ class session final : public std::enable_shared_from_this<session>,
   steady::time_point deadline_{};         // handshake or close deadline
   bool timed_out_ = false;                // the handshake deadline passed
   bool openssl_records_ = false;          // tls.record_offload: false, for both legs
-  // While a plain HTTP exchange runs: its progress and upstream connection.
-  http_progress* http_progress_ = nullptr;
-  http_upstream_cache* http_cache_ = nullptr;
+  // While a plain HTTP exchange runs and has an idle limit.
+  http_passthrough* http_ = nullptr;
   std::string client_ip_;
   steady::time_point started_ = steady::now();
   std::size_t reconnects_ = 0;

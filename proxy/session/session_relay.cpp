@@ -327,7 +327,7 @@ void session::client_gone(std::uint16_t upstream_code, const char* why) {
 }
 
 void session::drain() {
-  if (phase_ == phase::handshake) {
+  if (phase_ == phase::handshake || phase_ == phase::http) {
     if (client_io_) {
       client_io_->close();
     }

@@ -23,27 +23,12 @@ const leg_heartbeat_config* ping_rule(const leg& l, const leg_heartbeat_config& 
 
 void session::http_idle(steady::time_point now) {
   const auto idle = route_->cfg->limits.http_idle_timeout;
-  if (http_progress_->connecting) {
-    // connect_timeout bounds that, and its 502 is the better answer.
-    worker_.wheel().schedule(*this, now + idle);
+  if (!http_->end_if_idle(now, idle, client_io_.get())) {
+    worker_.wheel().schedule(*this, http_->idle_deadline(now, idle));
     return;
   }
-  const auto due = http_progress_->last + idle;
-  if (now < due) {
-    worker_.wheel().schedule(*this, due);
-    return;
-  }
-  // Waiting for the response: only the upstream is closed, so that the
-  // client still gets a 504. Otherwise either side may be the stalled one.
-  http_progress_->timed_out = true;
   route_->stats->shards[worker_.index()].http_idle_timeouts.add();
   spdlog::debug("route {}: HTTP exchange with {} idle, ended", route_->cfg->name, client_ip_);
-  if (http_cache_->leg) {
-    http_cache_->leg->close();
-  }
-  if (!http_progress_->awaiting_upstream && client_io_) {
-    client_io_->close();
-  }
 }
 
 bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
@@ -58,8 +43,10 @@ bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
 }
 
 void session::on_timer(steady::time_point now) {
-  if (phase_ == phase::handshake && http_progress_ != nullptr) {
-    http_idle(now);
+  if (phase_ == phase::http) {
+    if (http_ != nullptr) {
+      http_idle(now);
+    }
     return;
   }
   if (phase_ == phase::handshake) {
