@@ -1,4 +1,4 @@
-// KeyUpdates on tether's own TLS 1.3 record layer (transport_records.cpp)
+// KeyUpdates on tether's own TLS 1.3 record layer (tls/record_stream.cpp)
 // from a peer that sends and never reads: at most one reply waits (RFC 8446
 // 4.6.3 lets one reply answer many requests), and reading stops while it
 // waits. The transport is driven by hand over a socketpair, where the two
