@@ -26,9 +26,13 @@ std::uint64_t timer_wheel::tick_of(steady::time_point t) const {
   if (t <= origin_) {
     return 0;
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - origin_);
   // Round up so that an entry never runs before its deadline.
-  return static_cast<std::uint64_t>((ms.count() + tick_.count() - 1) / tick_.count());
+  const steady::duration tick = tick_;
+  return static_cast<std::uint64_t>((t - origin_ + tick - steady::duration(1)) / tick);
+}
+
+std::uint64_t timer_wheel::ticks_passed(steady::time_point t) const {
+  return t <= origin_ ? 0 : static_cast<std::uint64_t>((t - origin_) / steady::duration(tick_));
 }
 
 void timer_wheel::schedule(wheel_entry& e, steady::time_point when) {
@@ -82,7 +86,9 @@ void timer_wheel::arm() {
 }
 
 void timer_wheel::on_tick() {
-  const auto target = tick_of(steady::now());
+  // Only ticks whose time has come: a tick_of() here would round up, and
+  // run entries up to a tick before their deadline.
+  const auto target = ticks_passed(steady::now());
   if (target < next_tick_) {
     arm();
     return;

@@ -54,7 +54,10 @@ class timer_wheel {
   static constexpr std::size_t slots = 4096;
   void arm();
   void on_tick();
+  /// The first tick at or after `t` (an entry due at `t` runs then).
   std::uint64_t tick_of(steady::time_point t) const;
+  /// The last tick at or before `t`.
+  std::uint64_t ticks_passed(steady::time_point t) const;
 
   net::steady_timer timer_;
   std::chrono::milliseconds tick_;

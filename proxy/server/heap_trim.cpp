@@ -38,6 +38,7 @@ void heap_trimmer::on_tick() {
     const auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0);
     spdlog::debug("heap trimmed after {} connections in {} us", now - trimmed_at_, took.count());
     trimmed_at_ = now;
+    ++trims_;
   }
   seen_ = now;
 }

@@ -23,6 +23,8 @@ class heap_trimmer {
   heap_trimmer(net::io_context& ioc, const std::atomic<std::uint64_t>& accepted);
   void start();
   void stop();
+  /// Trims done so far.
+  std::uint64_t trims() const { return trims_; }
 
  private:
   using steady = std::chrono::steady_clock;
@@ -37,6 +39,7 @@ class heap_trimmer {
   const std::atomic<std::uint64_t>& accepted_;
   std::uint64_t seen_ = 0;
   std::uint64_t trimmed_at_ = 0;
+  std::uint64_t trims_ = 0;
   bool stopped_ = false;
 };
 

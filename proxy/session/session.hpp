@@ -141,7 +141,10 @@ class session final : public std::enable_shared_from_this<session>,
     ws::opcode op;
     std::vector<std::uint8_t> data;
   };
-  void start_outage(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason);
+  /// Ends the upstream leg `up`: answers its close frame, or drops it.
+  void let_upstream_go(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason);
+  /// The upstream (closed with `code`) is to come back: buffer, reconnect.
+  void start_outage(std::uint16_t code);
   awaitable<void> reconnect();
   void restore(upstream_attempt up);
   void give_up(std::uint16_t code, const char* reason);

@@ -29,16 +29,11 @@ void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason
   const bool come_back = rc.enabled && std::find(rc.on_close.begin(), rc.on_close.end(), code) != rc.on_close.end();
   // A message the old upstream was half-way through sending cannot be
   // completed toward the client: that ends the session either way.
+  // The backend started a closing handshake: it gets its reply either way.
+  let_upstream_go(up, had_close_frame, code, reason);
   if (come_back && !client_->mid_message()) {
-    start_outage(up, had_close_frame, code, reason);
+    start_outage(code);
     return;
-  }
-  if (had_close_frame) {
-    // The backend starts the closing handshake: reply, then tell the client.
-    up.send_close(code, reason, "upstream closed");
-    up.close_after_flush();
-  } else {
-    up.abort("upstream lost");
   }
   upstream_state_ = upstream_state::gone;
   if (had_close_frame && !come_back) {
@@ -53,13 +48,17 @@ void session::upstream_lost(leg& up, std::uint16_t code, std::string_view reason
   enter_closing();
 }
 
-void session::start_outage(leg& up, bool had_close_frame, std::uint16_t code, std::string_view reason) {
+void session::let_upstream_go(leg& up, bool had_close_frame, std::uint16_t code,
+                              std::string_view reason) {
   if (had_close_frame) {
     up.send_close(code, reason, "upstream closed");
     up.close_after_flush();
   } else {
     up.abort("upstream lost");
   }
+}
+
+void session::start_outage(std::uint16_t code) {
   upstream_state_ = upstream_state::lost;
   outage_start_ = steady::now();
   from_upstream_ = {};

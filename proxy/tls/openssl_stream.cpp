@@ -20,6 +20,27 @@ error_code tls_error() {
 
 int clamp_int(std::size_t n) { return static_cast<int>(std::min<std::size_t>(n, INT_MAX)); }
 
+/// What a failed SSL_* call `r` means. A peer that closed TCP without
+/// close_notify counts as EOF, as browsers and most servers do this.
+io_status status_of(SSL* ssl, int r, error_code& ec) {
+  switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+      return io_status::want_read;
+    case SSL_ERROR_WANT_WRITE:
+      return io_status::want_write;
+    case SSL_ERROR_ZERO_RETURN:
+      return io_status::eof;
+    case SSL_ERROR_SYSCALL:
+      if (ERR_peek_error() == 0) {
+        return io_status::eof;
+      }
+      [[fallthrough]];
+    default:
+      ec = tls_error();
+      return io_status::error;
+  }
+}
+
 /// OpenSSL's socket BIO, cut down to what a non-blocking TCP leg needs, on
 /// the stream's socket_io (which remembers whether the last read came back
 /// short: the one fact the socket BIO hides).
@@ -131,21 +152,12 @@ io_status openssl_stream::handshake(error_code& ec) {
   if (r == 1) {
     return io_status::done;
   }
-  switch (SSL_get_error(ssl_, r)) {
-    case SSL_ERROR_WANT_READ:
-      return io_status::want_read;
-    case SSL_ERROR_WANT_WRITE:
-      return io_status::want_write;
-    case SSL_ERROR_SYSCALL:
-      if (ERR_peek_error() == 0) {
-        ec = net::error::eof;
-        return io_status::error;
-      }
-      [[fallthrough]];
-    default:
-      ec = tls_error();
-      return io_status::error;
+  const auto st = status_of(ssl_, r, ec);
+  if (st == io_status::eof) {
+    ec = net::error::eof;  // the handshake cannot end well that way
+    return io_status::error;
   }
+  return st;
 }
 
 std::string openssl_stream::verify_error() const {
@@ -171,25 +183,7 @@ io_status openssl_stream::read(std::span<std::uint8_t> buf, std::size_t& n, erro
     n = static_cast<std::size_t>(r);
     return io_status::done;
   }
-  switch (SSL_get_error(ssl_, r)) {
-    case SSL_ERROR_WANT_READ:
-      return io_status::want_read;
-    case SSL_ERROR_WANT_WRITE:
-      return io_status::want_write;
-    case SSL_ERROR_ZERO_RETURN:
-      return io_status::eof;
-    case SSL_ERROR_SYSCALL:
-      // A peer that closes TCP without close_notify: treated as EOF, as
-      // browsers and most servers do this.
-      if (ERR_peek_error() == 0) {
-        return io_status::eof;
-      }
-      ec = tls_error();
-      return io_status::error;
-    default:
-      ec = tls_error();
-      return io_status::error;
-  }
+  return status_of(ssl_, r, ec);
 }
 
 io_status openssl_stream::write(std::span<const std::uint8_t> buf, std::size_t& n,
@@ -205,15 +199,12 @@ io_status openssl_stream::write(std::span<const std::uint8_t> buf, std::size_t& 
     n = static_cast<std::size_t>(r);
     return io_status::done;
   }
-  switch (SSL_get_error(ssl_, r)) {
-    case SSL_ERROR_WANT_READ:
-      return io_status::want_read;
-    case SSL_ERROR_WANT_WRITE:
-      return io_status::want_write;
-    default:
-      ec = ERR_peek_error() == 0 ? error_code(net::error::broken_pipe) : tls_error();
-      return io_status::error;
+  const auto st = status_of(ssl_, r, ec);
+  if (st == io_status::eof) {
+    ec = net::error::broken_pipe;
+    return io_status::error;
   }
+  return st;
 }
 
 bool openssl_stream::drained() const {
