@@ -87,6 +87,10 @@ BOOST_AUTO_TEST_CASE(byte_at_a_time_and_interleaved_controls) {
   h.client_bytes(wire, 1);
   BOOST_TEST_REQUIRE(h.to_backend().messages.size() == 1u);
   BOOST_TEST((h.to_backend().messages[0] == ws_message{ws::opcode::text, to_bytes("hello")}));
+  // The ping is tether's to answer, not the backend's.
+  BOOST_TEST_REQUIRE(h.to_client().controls.size() == 1u);
+  BOOST_TEST((h.to_client().controls[0] == ws_message{ws::opcode::pong, to_bytes("p")}));
+  BOOST_TEST(h.to_backend().controls.empty());
   h.backend_text("world", 3);
   BOOST_TEST_REQUIRE(h.to_client().messages.size() == 1u);
   BOOST_TEST((h.to_client().messages[0] == ws_message{ws::opcode::text, to_bytes("world")}));
