@@ -222,13 +222,14 @@ session_harness::session_harness(options o) : opts_(std::move(o)), rng_(opts_.se
 
 session_harness::~session_harness() {
   if (!session_.expired()) {
-    // End it the way a dying client would, so that nothing (a reconnect
-    // coroutine, a posted release) outlives the worker's poller.
+    // Both connections fail, which stops a reconnect under way (its
+    // coroutine must not outlive the worker's poller). A session that still
+    // waits (e.g. for the close timeout after its close frame) is let go by
+    // the worker, as at shutdown without drain.
     client_->fail();
     for (auto& b : backends_) {
       b->fail();
     }
-    run_until([this] { return session_.expired(); });
   }
   poll();
   worker_.reset();
