@@ -139,6 +139,20 @@ BOOST_AUTO_TEST_CASE(messages_survive_upstream_loss_and_reconnect) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(backend_restart_close_is_answered_and_reconnected) {
+  session_harness h({.seed = 13});
+  h.client_text("before");
+  h.backend_close(1012, "restarting");
+  // Tether answers the old backend's close and reconnects; the client sees nothing.
+  BOOST_TEST(h.to_backend(0).close_code.value_or(0) == 1012);
+  BOOST_TEST_REQUIRE(h.run_until([&] { return h.backend_count() == 2; }));
+  h.client_text("after", 2);
+  BOOST_TEST_REQUIRE(h.to_backend(1).messages.size() == 1u);
+  BOOST_TEST((h.to_backend(1).messages[0] == ws_message{ws::opcode::text, to_bytes("after")}));
+  BOOST_TEST(h.to_backend(0).messages.size() == 1u);
+  BOOST_TEST(!h.to_client().close_code.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(invalid_utf8_from_client_closes_1007_and_backend_gets_1001) {
   session_harness h;
   h.client_message(ws::opcode::text, bytes{'o', 'k', 0xC3, 0x28}, 2);
