@@ -95,16 +95,15 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
   co_return std::pair{std::move(leg), std::string{}};
 }
 
-awaitable<upstream_attempt> handshake(const upstream_url& url, SSL_CTX* tls_ctx,
-                                      const std::string& server_name, const upgrade_request& req,
-                                      std::string_view key, const request_header& client_req) {
+awaitable<upstream_attempt> handshake(const upstream_dial& d) {
+  const auto& url = d.url;
   upstream_attempt out;
-  auto [leg, error] = co_await connect_leg(url, tls_ctx, server_name);
+  auto [leg, error] = co_await connect_leg(url, d.tls_ctx, d.server_name);
   if (!leg) {
     out.error = std::move(error);
     co_return out;
   }
-  if (auto [ec, n] = co_await http::async_write(*leg, req, use_tuple); ec) {
+  if (auto [ec, n] = co_await http::async_write(*leg, d.req, use_tuple); ec) {
     out.error = "write handshake to " + url.text + ": " + ec.message();
     co_return out;
   }
@@ -116,7 +115,7 @@ awaitable<upstream_attempt> handshake(const upstream_url& url, SSL_CTX* tls_ctx,
     co_return out;
   }
   out.response = parser.release();
-  if (auto why = ws::check_upstream_response(out.response.base(), key, client_req); !why.empty()) {
+  if (auto why = ws::check_upstream_response(out.response.base(), d.key, d.client_req); !why.empty()) {
     out.result = upstream_attempt::status::rejected;
     out.error = std::move(why);
     co_return out;
@@ -124,25 +123,24 @@ awaitable<upstream_attempt> handshake(const upstream_url& url, SSL_CTX* tls_ctx,
   auto rest = buffer.data();
   const auto* p = static_cast<const std::uint8_t*>(rest.data());
   out.leftover.assign(p, p + rest.size());
-  out.leg = std::move(leg);
+  if (d.keep_records_in_openssl) {
+    leg->keep_records_in_openssl();
+  }
+  out.stream = leg->release();
   out.result = upstream_attempt::status::ok;
   co_return out;
 }
 
 }  // namespace
 
-awaitable<upstream_attempt> open_upstream(const upstream_url& url, SSL_CTX* tls_ctx,
-                                          const std::string& server_name,
-                                          const upgrade_request& req, std::string_view key,
-                                          const request_header& client_req, duration timeout) {
-  net::steady_timer timer(co_await net::this_coro::executor, timeout);
-  auto result = co_await (handshake(url, tls_ctx, server_name, req, key, client_req) ||
-                          timer.async_wait(net::use_awaitable));
+awaitable<upstream_attempt> open_upstream(const upstream_dial& d) {
+  net::steady_timer timer(co_await net::this_coro::executor, d.timeout);
+  auto result = co_await (handshake(d) || timer.async_wait(net::use_awaitable));
   if (result.index() == 0) {
     co_return std::move(std::get<0>(result));
   }
   upstream_attempt out;
-  out.error = "upstream " + url.text + " not reached within connect_timeout";
+  out.error = "upstream " + d.url.text + " not reached within connect_timeout";
   co_return out;
 }
 

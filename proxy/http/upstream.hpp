@@ -10,6 +10,7 @@
 #include "http/http_types.hpp"
 #include "net.hpp"
 #include "http/transport.hpp"
+#include "io/byte_stream.hpp"
 
 namespace tether {
 
@@ -20,20 +21,38 @@ struct upstream_attempt {
     rejected,     // answered, but not with a valid 101: `response` is it
   };
   status result = status::unreachable;
-  std::unique_ptr<transport> leg;
+  /// On ok: the connection, past its handshake, for the relay's leg.
+  std::unique_ptr<byte_stream> stream;
   string_response response;            // the upstream's answer (101 or other)
   std::vector<std::uint8_t> leftover;  // bytes read past the 101 (early frames)
   std::string error;                   // for logs
 };
 
-/// Opens a WebSocket connection to `url` with `req` (whose Sec-WebSocket-Key
-/// is `key`). `tls_ctx` is used for wss:// URLs; `server_name` overrides
-/// the URL's host for SNI and verification when not empty.
-awaitable<upstream_attempt> open_upstream(const upstream_url& url, SSL_CTX* tls_ctx,
-                                          const std::string& server_name,
-                                          const upgrade_request& req, std::string_view key,
-                                          const request_header& client_req,
-                                          duration timeout);
+/// What opening an upstream leg needs (all referenced, valid while it runs).
+struct upstream_dial {
+  const upstream_url& url;
+  SSL_CTX* tls_ctx;                 // for wss:// URLs
+  const std::string& server_name;   // overrides the URL's host for SNI and verification
+  const upgrade_request& req;       // whose Sec-WebSocket-Key is `key`
+  std::string_view key;
+  const request_header& client_req; // the client's offer (subprotocols, extensions)
+  duration timeout;
+  bool keep_records_in_openssl = false;  // the listener's tls.record_offload: false
+};
+
+/// Opens a WebSocket connection to `d.url` with `d.req`, within `d.timeout`:
+/// resolve, connect, TLS, handshake. On ok the stream is released from the
+/// handshake's transport once the 101 is checked.
+awaitable<upstream_attempt> open_upstream(const upstream_dial& d);
+
+/// How a session opens its upstream legs (the handshake's and every
+/// reconnect's). The worker holds one; none means open_upstream. A new kind
+/// of upstream (or the in-memory harness) provides its own.
+class upstream_connector {
+ public:
+  virtual ~upstream_connector() = default;
+  virtual awaitable<upstream_attempt> open(const upstream_dial& d) = 0;
+};
 
 /// Opens a plain TCP (+TLS for wss://) connection for HTTP pass-through.
 awaitable<std::pair<std::unique_ptr<transport>, std::string>> open_http_upstream(

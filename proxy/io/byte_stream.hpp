@@ -18,6 +18,8 @@
 
 namespace tether {
 
+class pollable;
+
 /// Outcome of one non-blocking attempt.
 enum class io_status { done, want_read, want_write, eof, error };
 
@@ -44,6 +46,9 @@ class byte_stream {
   virtual int fd() const = 0;
   /// The stream that takes the connection over from now on, or null.
   virtual std::unique_ptr<byte_stream> successor() { return nullptr; }
+  /// A stream without a descriptor reports its readiness to `p` itself
+  /// (p.on_ready) from now on; the leg calls this at its start when fd() < 0.
+  virtual void watch(pollable& p) {}
 
  protected:
   byte_stream() = default;

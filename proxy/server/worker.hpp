@@ -15,6 +15,7 @@
 namespace tether {
 
 class session;
+class upstream_connector;
 
 class worker {
  public:
@@ -56,6 +57,11 @@ class worker {
   template <class F>
   void for_each_session(F f);
 
+  /// How this worker's sessions open upstream legs; null: open_upstream
+  /// (the network). The in-memory harness serves them from memory.
+  upstream_connector* connector() const { return connector_; }
+  void set_connector(upstream_connector* c) { connector_ = c; }
+
  private:
   std::size_t index_;
   net::io_context ioc_;
@@ -65,6 +71,7 @@ class worker {
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ULL;
   session* sessions_ = nullptr;
   std::size_t session_count_ = 0;
+  upstream_connector* connector_ = nullptr;
 };
 
 }  // namespace tether

@@ -35,6 +35,9 @@ void leg::start() {
     finish_close(/*failed=*/true);
     return;
   }
+  if (io_->fd() < 0) {
+    io_->watch(*this);
+  }
   // An idle session then holds no SSL object from its start.
   adopt_successor();
   // Joining the set reports what the socket already holds; bytes TLS has

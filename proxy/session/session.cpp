@@ -37,6 +37,33 @@ session::~session() {
   listener_->active().fetch_sub(1, std::memory_order_relaxed);
 }
 
+std::shared_ptr<session> session::relay_without_handshake(
+    worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
+    const route_runtime& route, std::unique_ptr<byte_stream> client,
+    std::unique_ptr<byte_stream> upstream, std::string upstream_request,
+    std::string client_target) {
+  // As the listener counts an accepted connection (the destructor uncounts it).
+  lc->active().fetch_add(1, std::memory_order_relaxed);
+  auto s = std::make_shared<session>(w, std::move(rt), std::move(lc), tcp::socket(w.ioc()),
+                                     tcp::endpoint{}, false);
+  s->client_io_.reset();
+  s->route_ = &route;
+  s->upstream_request_ = std::move(upstream_request);
+  s->client_target_ = std::move(client_target);
+  upstream_attempt up;
+  up.result = upstream_attempt::status::ok;
+  up.stream = std::move(upstream);
+  s->start_relay(std::move(client), std::move(up), {});
+  return s;
+}
+
+awaitable<upstream_attempt> session::open_upstream_leg(const upstream_dial& d) {
+  if (auto* c = worker_.connector()) {
+    co_return co_await c->open(d);
+  }
+  co_return co_await open_upstream(d);
+}
+
 void session::start() {
   net::co_spawn(worker_.ioc(), [self = shared_from_this()]() { return self->run(); }, net::detached);
 }
@@ -184,9 +211,9 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
     url_index_ = (first + i) % urls.size();
     const auto& url = urls[url_index_];
     request.target(upstream_target(client_target_, rc.path, rc.upstream.strip_prefix, url.path));
-    up = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                request, key, client_request,
-                                rc.upstream.connect_timeout);
+    up = co_await open_upstream_leg({url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
+                                     request, key, client_request, rc.upstream.connect_timeout,
+                                     openssl_records_});
     if (up.result != upstream_attempt::status::unreachable) {
       break;
     }
@@ -218,7 +245,7 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
   }
   auto res = ws::make_client_response(client_request, up.response.base());
   if (auto [ec, n] = co_await http::async_write(*client_io_, res, use_tuple); ec) {
-    up.leg->close();
+    up.stream->close();
     co_return;
   }
   auto rest = buffer.data();

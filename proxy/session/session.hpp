@@ -164,6 +164,27 @@ class session final : public std::enable_shared_from_this<session>,
   std::size_t buffer_bytes_ = 0;
   steady::time_point outage_start_{};
   std::unique_ptr<net::steady_timer> backoff_timer_;
+
+  // ---- Relay without a handshake (in-memory harness, fuzzing) ------------
+ public:
+  /// A session on `w` that relays at once between `client` and `upstream`,
+  /// both already past their handshakes (e.g. io/memory_stream.hpp), for
+  /// `route` of `rt`. `upstream_request`: the upstream handshake as text,
+  /// which reconnects send again (through the worker's connector); empty
+  /// when the route does not reconnect. The session owns itself until it
+  /// ends; the pointer returned is for looking at it.
+  static std::shared_ptr<session> relay_without_handshake(
+      worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
+      const route_runtime& route, std::unique_ptr<byte_stream> client,
+      std::unique_ptr<byte_stream> upstream, std::string upstream_request,
+      std::string client_target);
+  /// The relay has ended (both legs closed).
+  bool finished() const { return phase_ == phase::done; }
+
+ private:
+  /// Opens an upstream leg through the worker's connector, or open_upstream.
+  awaitable<upstream_attempt> open_upstream_leg(const upstream_dial& d);
+  // -------------------------------------------------------------------------
 };
 
 }  // namespace tether

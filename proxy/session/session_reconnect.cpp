@@ -106,19 +106,20 @@ awaitable<void> session::reconnect() {
       request.target(upstream_target(client_target_, rc.path, rc.upstream.strip_prefix, url.path));
     }
     const auto left = std::chrono::duration_cast<duration>(give_up_at - steady::now());
-    auto attempt = co_await open_upstream(url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
-                                          // Its Sec-WebSocket-Protocol is the client's offer.
-                                          request, key, original->base(),
-                                          std::max(duration(1), std::min(rc.upstream.connect_timeout, left)));
+    auto attempt = co_await open_upstream_leg(
+        {url, route_->upstream_tls.get(), rc.upstream.tls.server_name,
+         // Its Sec-WebSocket-Protocol is the client's offer.
+         request, key, original->base(),
+         std::max(duration(1), std::min(rc.upstream.connect_timeout, left)), openssl_records_});
     if (phase_ != phase::relay || upstream_state_ != upstream_state::lost) {
-      if (attempt.leg) {
-        attempt.leg->close();
+      if (attempt.stream) {
+        attempt.stream->close();
       }
       co_return;
     }
     if (attempt.result == upstream_attempt::status::ok) {
       if (std::string_view(attempt.response[http::field::sec_websocket_protocol]) != chosen_protocol_) {
-        attempt.leg->close();
+        attempt.stream->close();
         give_up(ws::close_code::bad_gateway, "upstream changed subprotocol");
         co_return;
       }

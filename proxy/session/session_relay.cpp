@@ -60,10 +60,7 @@ void session::attach_upstream(upstream_attempt up) {
   if (upstream_ && !upstream_->closed()) {
     retiring_ = std::move(upstream_);
   }
-  if (openssl_records_ && up.leg) {
-    up.leg->keep_records_in_openssl();
-  }
-  upstream_ = std::make_unique<leg>(worker_, *this, up.leg->release(), /*to_server=*/true,
+  upstream_ = std::make_unique<leg>(worker_, *this, std::move(up.stream), /*to_server=*/true,
                                     rc.limits.max_message_size);
   upstream_state_ = upstream_state::open;
 }

@@ -161,8 +161,51 @@ def tls_corpus():
         write("tls_records", f"random-{n}", bytes(rnd.getrandbits(8) for _ in range(n)))
 
 
+# --- session: [flags][seed hi][seed lo] then operations (tests/fuzz/session/fuzz.cpp)
+# An operation is [op][args]; op & 0x0F picks it, the high bits are its options.
+def s_client_msg(n, text=True, big=False, fragments=1, seed=7):
+    return bytes([2 | (0x10 if text else 0) | (0x20 if big else 0) | ((fragments - 1) << 6), n, seed])
+
+
+def s_backend_msg(n, text=True, big=False, fragments=1, seed=9):
+    return bytes([3 | (0x10 if text else 0) | (0x20 if big else 0) | ((fragments - 1) << 6), n, seed])
+
+
+def s_client_raw(data, piece=1):
+    return bytes([0 | ((piece - 1) << 4), len(data)]) + data
+
+
+S_DROP_EOF, S_DROP_RESET = bytes([4]), bytes([5])
+S_REFUSE, S_ACCEPT = bytes([6]), bytes([6 | 0x10])
+S_WAIT = bytes([7 | 0x30])  # 4 ms
+S_LIMIT_BACKEND, S_ALLOW_BACKEND = bytes([11 | 0x20]), bytes([11, 255])
+
+
+def session_seed(name, *ops, flags=0, seed=1):
+    write("session", name, bytes([flags, seed >> 8, seed & 0xFF]) + b"".join(ops))
+
+
+def session_corpus():
+    session_seed("echo", s_client_msg(20), s_backend_msg(20), s_client_msg(40, text=False, fragments=3),
+                 s_backend_msg(30, fragments=2))
+    session_seed("reconnect", s_client_msg(10), S_DROP_EOF, s_client_msg(12), S_WAIT, s_client_msg(14),
+                 s_backend_msg(5))
+    session_seed("refused-reconnect", S_REFUSE, S_DROP_RESET, s_client_msg(10), S_WAIT, S_WAIT, S_ACCEPT,
+                 S_WAIT, s_client_msg(8), s_backend_msg(8))
+    session_seed("bad-utf8", s_client_raw(frame(1, b"ok\xc3\x28"), piece=2), s_backend_msg(3))
+    session_seed("unmasked", s_client_raw(frame(1, b"hi", masked=False)))
+    session_seed("oversized", s_client_msg(3), s_client_msg(10, text=False, big=True), flags=1)
+    session_seed("streamed", s_client_msg(250, text=False, big=True, fragments=2),
+                 s_backend_msg(230, big=True, fragments=3))
+    session_seed("close", s_client_msg(4), bytes([8, 0x03, 0xE8]), bytes([9, 0x03, 0xE8]))
+    session_seed("backpressure", S_LIMIT_BACKEND, *[s_client_msg(255, text=False, big=True)] * 8,
+                 S_ALLOW_BACKEND, S_ALLOW_BACKEND, bytes([11, 0]))
+    session_seed("ping-both", bytes([12]), bytes([12 | 0x10]), s_client_msg(5))
+
+
 if __name__ == "__main__":
     ws_corpus()
     handshake_corpus()
     config_corpus()
     tls_corpus()
+    session_corpus()
