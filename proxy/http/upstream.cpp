@@ -46,7 +46,7 @@ awaitable<error_code> connect_socket(tcp::socket& socket, const tcp::endpoint& e
   co_return err == 0 ? error_code{} : error_code(err, boost::system::system_category());
 }
 
-awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
+awaitable<upstream_connection> connect_leg(
     const upstream_url& url, SSL_CTX* tls_ctx, const std::string& server_name) {
   auto ex = co_await net::this_coro::executor;
   tcp::socket socket(ex);
@@ -63,14 +63,14 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
       socket.set_option(tcp::no_delay(true), ec);
     }
     if (ec) {
-      co_return std::pair{nullptr, "socket for " + url.text + ": " + ec.message()};
+      co_return upstream_connection{nullptr, "socket for " + url.text + ": " + ec.message()};
     }
     ec = co_await connect_socket(socket, ep);
   } else {
     tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url.host, std::to_string(url.port), use_tuple);
     if (rec) {
-      co_return std::pair{nullptr, "resolve " + url.host + ": " + rec.message()};
+      co_return upstream_connection{nullptr, "resolve " + url.host + ": " + rec.message()};
     }
     std::tie(ec, std::ignore) = co_await net::async_connect(socket, results, use_tuple);
     if (!ec) {
@@ -78,7 +78,7 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
     }
   }
   if (ec) {
-    co_return std::pair{nullptr, "connect " + url.text + ": " + ec.message()};
+    co_return upstream_connection{nullptr, "connect " + url.text + ": " + ec.message()};
   }
   auto leg = std::make_unique<transport>(std::move(socket));
   leg->peer_speaks_second();
@@ -89,10 +89,10 @@ awaitable<std::pair<std::unique_ptr<transport>, std::string>> connect_leg(
       if (why.empty()) {
         why = tec.message();
       }
-      co_return std::pair{nullptr, "TLS to " + url.text + ": " + why};
+      co_return upstream_connection{nullptr, "TLS to " + url.text + ": " + why};
     }
   }
-  co_return std::pair{std::move(leg), std::string{}};
+  co_return upstream_connection{std::move(leg), std::string{}};
 }
 
 awaitable<upstream_attempt> handshake(const upstream_dial& d) {
@@ -144,14 +144,14 @@ awaitable<upstream_attempt> open_upstream(const upstream_dial& d) {
   co_return out;
 }
 
-awaitable<std::pair<std::unique_ptr<transport>, std::string>> open_http_upstream(
+awaitable<upstream_connection> open_http_upstream(
     const upstream_url& url, SSL_CTX* tls_ctx, const std::string& server_name, duration timeout) {
   net::steady_timer timer(co_await net::this_coro::executor, timeout);
   auto result = co_await (connect_leg(url, tls_ctx, server_name) || timer.async_wait(net::use_awaitable));
   if (result.index() == 0) {
     co_return std::move(std::get<0>(result));
   }
-  co_return std::pair{nullptr, "upstream " + url.text + " not reached within connect_timeout"};
+  co_return upstream_connection{nullptr, "upstream " + url.text + " not reached within connect_timeout"};
 }
 
 }  // namespace tether

@@ -54,8 +54,14 @@ class upstream_connector {
   virtual awaitable<upstream_attempt> open(const upstream_dial& d) = 0;
 };
 
+/// A connection for HTTP pass-through, or why there is none.
+struct upstream_connection {
+  std::unique_ptr<transport> leg;
+  std::string error;  // for logs
+};
+
 /// Opens a plain TCP (+TLS for wss://) connection for HTTP pass-through.
-awaitable<std::pair<std::unique_ptr<transport>, std::string>> open_http_upstream(
+awaitable<upstream_connection> open_http_upstream(
     const upstream_url& url, SSL_CTX* tls_ctx, const std::string& server_name, duration timeout);
 
 }  // namespace tether
