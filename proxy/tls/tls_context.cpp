@@ -15,9 +15,10 @@ namespace {
 constexpr long ssl_modes =
     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
 
-ssl_ctx_ptr new_server_ctx(const listener_tls_config& cfg, const std::string& cert,
-                           const std::string& key, int min_version, std::string& error) {
-  ssl_ctx_ptr ctx(SSL_CTX_new(TLS_server_method()));
+/// What every context of tether's shares: buffers, read-ahead, and the
+/// keylog callback that gives the records' handoff its secrets.
+ssl_ctx_ptr new_ctx(const SSL_METHOD* method, int min_version, std::string& error) {
+  ssl_ctx_ptr ctx(SSL_CTX_new(method));
   if (!ctx) {
     error = "SSL_CTX_new: " + openssl_error();
     return nullptr;
@@ -29,6 +30,17 @@ ssl_ctx_ptr new_server_ctx(const listener_tls_config& cfg, const std::string& ce
   // Large messages then take one read per 64 KiB, not per 16 KiB record; the
   // buffer is still released while the session is idle.
   SSL_CTX_set_default_read_buffer_len(ctx.get(), 64 * 1024);
+  // The application secrets, for the handoff of the records to tether.
+  SSL_CTX_set_keylog_callback(ctx.get(), &tls_handoff_keylog);
+  return ctx;
+}
+
+ssl_ctx_ptr new_server_ctx(const listener_tls_config& cfg, const std::string& cert,
+                           const std::string& key, int min_version, std::string& error) {
+  auto ctx = new_ctx(TLS_server_method(), min_version, error);
+  if (!ctx) {
+    return nullptr;
+  }
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // OpenSSL's own TLS 1.2 default still offers CBC and static-RSA suites.
   const std::string ciphers(cfg.ciphers.empty() ? default_tls12_ciphers : cfg.ciphers);
@@ -43,8 +55,6 @@ ssl_ctx_ptr new_server_ctx(const listener_tls_config& cfg, const std::string& ce
   // connection, so one ticket is all a reconnect can use, and each ticket
   // costs an encryption and a write on every handshake.
   SSL_CTX_set_num_tickets(ctx.get(), 1);
-  // The application secrets, for the handoff of a client's records to tether.
-  SSL_CTX_set_keylog_callback(ctx.get(), &tls_handoff_keylog);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
     error = "cannot load certificate " + cert + ": " + openssl_error();
     return nullptr;
@@ -180,16 +190,10 @@ int server_tls::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
 }
 
 ssl_ctx_ptr make_client_tls(const upstream_tls_config& cfg, std::string& error) {
-  ssl_ctx_ptr ctx(SSL_CTX_new(TLS_client_method()));
+  auto ctx = new_ctx(TLS_client_method(), TLS1_2_VERSION, error);
   if (!ctx) {
-    error = "SSL_CTX_new: " + openssl_error();
     return nullptr;
   }
-  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx.get(), ssl_modes);
-  SSL_CTX_set_keylog_callback(ctx.get(), &tls_handoff_keylog);
-  SSL_CTX_set_read_ahead(ctx.get(), 1);
-  SSL_CTX_set_default_read_buffer_len(ctx.get(), 64 * 1024);
   if (cfg.verify) {
     const bool loaded = cfg.ca.empty()
                             ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
