@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-test1.81-dev
-  libssl-dev openssl libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libre2-dev
+  libssl-dev openssl libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libre2-dev zlib1g-dev
   python3 curl
 )
 for arg in "$@"; do

@@ -227,7 +227,7 @@ void parse_shutdown(parse_context& ctx, const field& at, config& cfg) {
 }
 
 void parse_defaults(parse_context& ctx, const field& at, config& cfg) {
-  map_reader m(ctx, at, {"heartbeat", "reconnect", "limits"});
+  map_reader m(ctx, at, {"heartbeat", "reconnect", "limits", "compression"});
   if (!m.ok()) {
     return;
   }
@@ -239,6 +239,9 @@ void parse_defaults(parse_context& ctx, const field& at, config& cfg) {
   }
   if (const field* f = m.find("limits")) {
     config_yaml::apply_limits(ctx, *f, cfg.default_limits);
+  }
+  if (const field* f = m.find("compression")) {
+    config_yaml::apply_compression(ctx, *f, cfg.default_compression);
   }
 }
 
@@ -352,7 +355,7 @@ std::optional<route_config> parse_route(parse_context& ctx, const field& at, con
                                         std::vector<std::string>& names) {
   map_reader m(ctx, at,
                {"name", "listeners", "match", "upstream", "allowed_origins", "heartbeat",
-                "reconnect", "limits"});
+                "reconnect", "limits", "compression"});
   if (!m.ok()) {
     return std::nullopt;
   }
@@ -360,6 +363,7 @@ std::optional<route_config> parse_route(parse_context& ctx, const field& at, con
   route.heartbeat = cfg.default_heartbeat;
   route.reconnect = cfg.default_reconnect;
   route.limits = cfg.default_limits;
+  route.compression = cfg.default_compression;
   read_unique_name(m, names, "route", route.name);
   if (const field* f = m.find("listeners")) {
     read_route_listeners(ctx, *f, cfg, route.listeners);
@@ -381,6 +385,9 @@ std::optional<route_config> parse_route(parse_context& ctx, const field& at, con
   }
   if (const field* f = m.find("limits")) {
     config_yaml::apply_limits(ctx, *f, route.limits);
+  }
+  if (const field* f = m.find("compression")) {
+    config_yaml::apply_compression(ctx, *f, route.compression);
   }
   return route;
 }

@@ -106,6 +106,18 @@ struct limits_config {
   duration http_idle_timeout{60000};  // plain HTTP exchange with no byte moving; 0: none
 };
 
+/// permessage-deflate (RFC 7692), negotiated on each leg on its own.
+struct compression_config {
+  bool client = true;    // answer a client's offer
+  bool upstream = true;  // offer it to the backend
+  int level = 6;         // zlib level, 0-9
+  int max_window_bits = 15;  // 9-15: tether's own window, and what it asks peers for
+  // Context takeover costs a zlib stream per leg and direction for the
+  // session's life; without it an idle session holds no zlib state.
+  bool send_takeover = false;     // tether keeps its deflate context between messages
+  bool receive_takeover = false;  // peers may keep theirs (tether keeps an inflate context)
+};
+
 /// A parsed ws:// or wss:// upstream address.
 struct upstream_url {
   bool tls = false;
@@ -140,6 +152,7 @@ struct route_config {
   heartbeat_config heartbeat;
   reconnect_config reconnect;
   limits_config limits;
+  compression_config compression;
 };
 
 struct config {
@@ -151,6 +164,7 @@ struct config {
   heartbeat_config default_heartbeat;
   reconnect_config default_reconnect;
   limits_config default_limits;
+  compression_config default_compression;
   std::vector<route_config> routes;
 };
 

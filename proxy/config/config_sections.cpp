@@ -198,4 +198,38 @@ void apply_limits(parse_context& ctx, const field& at, limits_config& out) {
   }
 }
 
+void apply_compression(parse_context& ctx, const field& at, compression_config& out) {
+  map_reader m(ctx, at, {"client", "upstream", "level", "max_window_bits", "context_takeover"});
+  if (!m.ok()) {
+    return;
+  }
+  m.get_bool("client", out.client);
+  m.get_bool("upstream", out.upstream);
+  std::uint64_t n = 0;
+  if (const field* f = m.find("level"); f != nullptr && read_integer(ctx, *f, 0, 9, n)) {
+    out.level = static_cast<int>(n);
+  }
+  // zlib cannot deflate with an 8-bit window (it silently uses 9), so 8 is
+  // not a window tether can promise.
+  if (const field* f = m.find("max_window_bits"); f != nullptr && read_integer(ctx, *f, 9, 15, n)) {
+    out.max_window_bits = static_cast<int>(n);
+  }
+  // `context_takeover: true|false` for both directions, or a map of the two.
+  if (const field* f = m.find("context_takeover")) {
+    if (f->value.IsScalar()) {
+      bool both = false;
+      if (read_bool(ctx, *f, both)) {
+        out.send_takeover = both;
+        out.receive_takeover = both;
+      }
+    } else {
+      map_reader dirs(ctx, *f, {"send", "receive"});
+      if (dirs.ok()) {
+        dirs.get_bool("send", out.send_takeover);
+        dirs.get_bool("receive", out.receive_takeover);
+      }
+    }
+  }
+}
+
 }  // namespace tether::config_yaml

@@ -115,11 +115,14 @@ awaitable<upstream_attempt> handshake(const upstream_dial& d) {
     co_return out;
   }
   out.response = parser.release();
-  if (auto why = ws::check_upstream_response(out.response.base(), d.key, d.client_req); !why.empty()) {
+  const auto offer = d.req[http::field::sec_websocket_extensions];
+  if (auto why = ws::check_upstream_response(out.response.base(), d.key, d.client_req, offer);
+      !why.empty()) {
     out.result = upstream_attempt::status::rejected;
     out.error = std::move(why);
     co_return out;
   }
+  out.deflate = ws::accept_deflate_answer(ws::extension_offers(out.response.base()), offer).params;
   auto rest = buffer.data();
   const auto* p = static_cast<const std::uint8_t*>(rest.data());
   out.leftover.assign(p, p + rest.size());

@@ -11,6 +11,7 @@
 #include "net.hpp"
 #include "http/transport.hpp"
 #include "io/byte_stream.hpp"
+#include "ws/deflate_negotiation.hpp"
 
 namespace tether {
 
@@ -25,6 +26,7 @@ struct upstream_attempt {
   std::unique_ptr<byte_stream> stream;
   string_response response;            // the upstream's answer (101 or other)
   std::vector<std::uint8_t> leftover;  // bytes read past the 101 (early frames)
+  ws::deflate_params deflate;          // permessage-deflate as the upstream accepted it
   std::string error;                   // for logs
 };
 

@@ -11,6 +11,7 @@
 #include "net.hpp"
 #include "io/poller.hpp"
 #include "io/timer_wheel.hpp"
+#include "ws/deflate_codec.hpp"
 
 namespace tether {
 
@@ -39,6 +40,8 @@ class worker {
   /// Shared by every session on this worker: valid only during the callback
   /// that read into it.
   std::span<std::uint8_t> read_buffer() { return {read_buffer_.get(), read_buffer_size}; }
+  /// permessage-deflate streams and buffers shared by this worker's sessions.
+  ws::deflate_pool& codecs() { return codecs_; }
   /// Per-thread cheap random numbers for masking keys and jitter.
   std::uint64_t random() {
     // xorshift64*: masks only need to be unpredictable to the page's script,
@@ -72,6 +75,7 @@ class worker {
   session* sessions_ = nullptr;
   std::size_t session_count_ = 0;
   upstream_connector* connector_ = nullptr;
+  ws::deflate_pool codecs_;
 };
 
 }  // namespace tether

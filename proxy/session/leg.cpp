@@ -74,11 +74,12 @@ ws::frame_header leg::header_for(ws::opcode op, bool fin, std::uint64_t length,
 }
 
 void leg::send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload,
-                     const std::array<std::uint8_t, 4>* key) {
+                     const std::array<std::uint8_t, 4>* key, bool compressed) {
   if (close_sent_ || closed_) {
     return;
   }
-  const auto h = header_for(op, fin, payload.size(), key);
+  auto h = header_for(op, fin, payload.size(), key);
+  h.compressed = compressed;
   reserve_header(h);
   const auto at = out_.size();
   out_.insert(out_.end(), payload.begin(), payload.end());
@@ -90,6 +91,50 @@ void leg::send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payl
   }
   wake();
 }
+
+void leg::use_compression(const ws::deflate_params& p, int level) {
+  deflate_ = p;
+  deflate_level_ = static_cast<std::uint8_t>(level);
+  parser_.allow_compressed(p.on);
+}
+
+void leg::send_message(ws::opcode op, std::span<const std::uint8_t> payload) {
+  if (!deflate_.on || payload.size() < compress_min || close_sent_ || closed_) {
+    send_frame(op, true, payload);
+    return;
+  }
+  ws::deflater* d = nullptr;
+  if (deflate_.send_reset) {
+    d = &worker_.codecs().shared_deflater(deflate_level_, deflate_.send_window_bits);
+  } else {
+    if (!own_deflater_) {
+      own_deflater_ = std::make_unique<ws::deflater>(deflate_level_, deflate_.send_window_bits);
+    }
+    d = own_deflater_.get();
+  }
+  auto& out = worker_.codecs().deflated;
+  if (!d->compress(payload, out, deflate_.send_reset)) {
+    send_frame(op, true, payload);  // zlib failed (no memory): RSV1 lets it go uncompressed
+    return;
+  }
+  send_frame(op, true, out, nullptr, /*compressed=*/true);
+}
+
+ws::inflater::result leg::inflate_message(std::span<const std::uint8_t> in,
+                                          std::vector<std::uint8_t>& out) {
+  ws::inflater* i = nullptr;
+  if (deflate_.receive_reset) {
+    i = &worker_.codecs().shared_inflater();
+  } else {
+    if (!own_inflater_) {
+      own_inflater_ = std::make_unique<ws::inflater>(deflate_.receive_window_bits);
+    }
+    i = own_inflater_.get();
+  }
+  return i->inflate(in, out, parser_.max_message_size(), deflate_.receive_reset);
+}
+
+std::vector<std::uint8_t>& leg::inflate_buffer() { return worker_.codecs().inflated; }
 
 void leg::sent_data(bool fin) {
   heartbeat.data_sent(worker_.poller().now());

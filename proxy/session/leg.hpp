@@ -22,6 +22,8 @@
 #include "io/poller.hpp"
 #include "io/timer_wheel.hpp"
 #include "io/byte_stream.hpp"
+#include "ws/deflate_codec.hpp"
+#include "ws/deflate_negotiation.hpp"
 #include "ws/ws_frame.hpp"
 
 namespace tether {
@@ -77,8 +79,23 @@ class leg final : public pollable {
 
   /// A whole data or control frame. `key` (when sending to a server) lets a
   /// relayed client frame keep its mask; otherwise a fresh one is drawn.
+  /// `compressed`: RSV1, the payload is already deflated.
   void send_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload,
-                  const std::array<std::uint8_t, 4>* key = nullptr);
+                  const std::array<std::uint8_t, 4>* key = nullptr, bool compressed = false);
+
+  /// permessage-deflate as this leg negotiated it (`level` for tether's deflater).
+  void use_compression(const ws::deflate_params& p, int level);
+  const ws::deflate_params& compression() const { return deflate_; }
+  /// A whole message tether holds in clear (inflated, buffered, replayed):
+  /// deflated when the leg negotiated it and it is at least compress_min
+  /// bytes, else sent as it is.
+  void send_message(ws::opcode op, std::span<const std::uint8_t> payload);
+  static constexpr std::size_t compress_min = 32;
+  /// Inflates one compressed message read from this leg into `out`, within
+  /// the leg's max_message_size.
+  ws::inflater::result inflate_message(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
+  /// The worker's buffer for an inflated message (valid until the next).
+  std::vector<std::uint8_t>& inflate_buffer();
   /// A whole data frame already in wire form: header and payload, masked
   /// when this leg faces a server. From direct_write_min bytes, when nothing
   /// is queued ahead of it, it is written straight from `frame` and only what
@@ -180,6 +197,12 @@ class leg final : public pollable {
   bool close_sent_ = false;
   bool mid_message_ = false;
   leg_end end_;
+  ws::deflate_params deflate_;
+  std::uint8_t deflate_level_ = 6;
+  // Only with context takeover, made on first use: a leg that resets per
+  // message uses the worker's shared streams.
+  std::unique_ptr<ws::deflater> own_deflater_;
+  std::unique_ptr<ws::inflater> own_inflater_;
   std::uint64_t stream_left_ = 0;  // payload bytes of a streamed frame still to come
   bool pending_fin_ = false;      // the streamed frame ends its message
   std::uint64_t stream_offset_ = 0;

@@ -10,6 +10,11 @@
 // Masking needs no rule of its own: a frame keeps the key it came with, and
 // a sink that faces a server masks whatever else it sends.
 //
+// A compressed message (permessage-deflate) is the exception to streaming:
+// it is held whole (in place when it came in one read), inflated with the
+// source leg's inflater, and sent on as a whole message, deflated again
+// when the sink negotiated compression.
+//
 // It holds no buffer while idle: only a frame header and a few flags.
 #include <cstdint>
 #include <span>
@@ -44,9 +49,15 @@ class relay_direction {
   void begin_frame(ws::frame_parser& p, Policy& policy);
   /// False when the policy ended the session (a collected message overflowed).
   template <class Policy>
-  bool take_piece(ws::frame_parser& p, Policy& policy, relay_counts counts);
+  bool take_piece(leg& source, ws::frame_parser& p, Policy& policy, relay_counts counts);
   template <class Policy>
-  void end_frame(ws::frame_parser& p, Policy& policy, relay_counts counts);
+  void end_frame(leg& source, ws::frame_parser& p, Policy& policy, relay_counts counts);
+  /// A whole compressed message (permessage-deflate): inflated within the
+  /// size limit, checked, then handled as a message tether holds in clear.
+  /// False when the source was closed for it.
+  template <class Policy>
+  bool finish_compressed(leg& source, ws::opcode op, std::span<const std::uint8_t> compressed,
+                         Policy& policy, relay_counts counts);
   /// A whole frame to the sink. `wire` is empty, or the frame as received
   /// with `payload` inside it, for relaying without a copy; `masked`: the
   /// payload is still masked.
@@ -66,6 +77,7 @@ class relay_direction {
   bool collect_ = false;              // message is collected in message_
   bool answered_ = false;             // tether answered it (not relayed)
   bool masked_ = false;               // current frame's payload left masked
+  bool compressed_ = false;           // message came deflated: held whole, then inflated
 };
 
 }  // namespace tether

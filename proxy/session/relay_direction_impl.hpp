@@ -56,12 +56,12 @@ void relay_direction::feed(leg& source, std::span<std::uint8_t> in, Policy& poli
         begin_frame(p, policy);
         break;
       case ws::frame_parser::kind::data:
-        if (!take_piece(p, policy, counts)) {
+        if (!take_piece(source, p, policy, counts)) {
           return;
         }
         break;
       case ws::frame_parser::kind::frame_end:
-        end_frame(p, policy, counts);
+        end_frame(source, p, policy, counts);
         break;
     }
   }
@@ -76,12 +76,21 @@ void relay_direction::begin_frame(ws::frame_parser& p, Policy& policy) {
   hold_header_ = 0;
   delivered_ = false;
   if (h.op != ws::opcode::cont) {
-    // A new message: live to the sink, or collected until it is back.
     discard_ = false;
+    compressed_ = h.compressed;
+    if (compressed_) {
+      // Held whole until inflated: it goes to the sink, or is kept, at its end.
+      live_ = whole_ = collect_ = streaming_ = masked_ = false;
+      message_.clear();
+      return;
+    }
+    // A new message: live to the sink, or collected until it is back.
     live_ = sink != nullptr;
     whole_ = h.fin && h.length <= frame_hold_limit;
     collect_ = !whole_ && (!live_ || policy.records());
     message_.clear();
+  } else if (compressed_) {
+    return;
   } else if (live_ && sink == nullptr) {
     // Its start went to a sink that is gone: it cannot be finished.
     discard_ = true;
@@ -101,10 +110,20 @@ void relay_direction::begin_frame(ws::frame_parser& p, Policy& policy) {
 }
 
 template <class Policy>
-bool relay_direction::take_piece(ws::frame_parser& p, Policy& policy, relay_counts counts) {
+bool relay_direction::take_piece(leg& source, ws::frame_parser& p, Policy& policy,
+                                 relay_counts counts) {
   auto piece = p.payload();
   if (discard_) {
     return true;
+  }
+  if (compressed_) {
+    if (frame_.fin && frame_.op != ws::opcode::cont && p.payload_offset() == 0 &&
+        piece.size() == frame_.length) {
+      delivered_ = true;  // one frame in one read: inflated from where it was read
+      return finish_compressed(source, frame_.op, piece, policy, counts);
+    }
+    message_.insert(message_.end(), piece.begin(), piece.end());
+    return policy.sink() != nullptr || policy.may_collect(message_.size());
   }
   if (collect_) {
     message_.insert(message_.end(), piece.begin(), piece.end());
@@ -133,7 +152,21 @@ bool relay_direction::take_piece(ws::frame_parser& p, Policy& policy, relay_coun
 }
 
 template <class Policy>
-void relay_direction::end_frame(ws::frame_parser& p, Policy& policy, relay_counts counts) {
+void relay_direction::end_frame(leg& source, ws::frame_parser& p, Policy& policy,
+                                relay_counts counts) {
+  if (compressed_) {
+    if (!frame_.fin) {
+      return;
+    }
+    const bool ok = delivered_ || finish_compressed(source, p.message_opcode(), message_, policy, counts);
+    std::vector<std::uint8_t>().swap(message_);  // an idle session keeps no buffer
+    if (ok && !answered_) {
+      counts.messages.add();
+    }
+    answered_ = false;
+    compressed_ = false;
+    return;
+  }
   if (!discard_ && !streaming_ && !delivered_ && (live_ || whole_)) {
     // A frame held in pieces (or one without payload, which held nothing).
     deliver(std::span(hold_).subspan(hold_header_), hold_, policy, counts);
@@ -156,6 +189,41 @@ void relay_direction::end_frame(ws::frame_parser& p, Policy& policy, relay_count
   }
   discard_ = false;
   answered_ = false;
+}
+
+template <class Policy>
+bool relay_direction::finish_compressed(leg& source, ws::opcode op,
+                                        std::span<const std::uint8_t> compressed, Policy& policy,
+                                        relay_counts counts) {
+  auto& clear = source.inflate_buffer();
+  switch (source.inflate_message(compressed, clear)) {
+    case ws::inflater::result::ok:
+      break;
+    case ws::inflater::result::too_big:
+      policy.protocol_error(ws::close_code::too_big, "inflated message larger than max_message_size");
+      return false;
+    case ws::inflater::result::bad_data:
+      policy.protocol_error(ws::close_code::invalid_payload, "invalid permessage-deflate data");
+      return false;
+  }
+  const std::span<const std::uint8_t> payload(clear);
+  if (op == ws::opcode::text && !is_valid_utf8(payload)) {
+    policy.protocol_error(ws::close_code::invalid_payload, "invalid UTF-8 in text message");
+    return false;
+  }
+  if (op == ws::opcode::text && policy.answer(payload)) {
+    answered_ = true;
+    return true;
+  }
+  counts.bytes.add(payload.size());
+  leg* sink = policy.sink();
+  if (sink == nullptr) {
+    policy.keep(op, payload);
+    return true;
+  }
+  policy.forwarded(op, &payload);
+  sink->send_message(op, payload);
+  return true;
 }
 
 template <class Policy>

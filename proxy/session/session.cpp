@@ -11,6 +11,7 @@
 #include "http/forwarding.hpp"
 #include "http/http_proxy.hpp"
 #include "server/worker.hpp"
+#include "ws/deflate_negotiation.hpp"
 #include "ws/ws_handshake.hpp"
 
 namespace tether {
@@ -201,6 +202,9 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
       upstream_target(client_target_, rc.path, rc.upstream.strip_prefix,
                       rc.upstream.urls.front().path),
       key, client_ip_, listener_->tls() != nullptr);
+  if (auto offer = ws::make_deflate_offer(rc.compression); !offer.empty()) {
+    request.set(http::field::sec_websocket_extensions, offer);
+  }
 
   // Round robin over upstream.urls; an endpoint that cannot be reached
   // passes the handshake on to the next one (each within connect_timeout).
@@ -244,6 +248,11 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
     upstream_request_.shrink_to_fit();
   }
   auto res = ws::make_client_response(client_request, up.response.base());
+  ws::deflate_params client_deflate;
+  if (auto a = ws::answer_deflate_offer(ws::extension_offers(client_request), rc.compression)) {
+    res.set(http::field::sec_websocket_extensions, a->header);
+    client_deflate = a->params;
+  }
   if (auto [ec, n] = co_await http::async_write(*client_io_, res, use_tuple); ec) {
     up.stream->close();
     co_return;
@@ -253,7 +262,7 @@ awaitable<void> session::serve_websocket(http::request_parser<http::buffer_body>
                                   static_cast<const std::uint8_t*>(rest.data()) + rest.size());
   auto client = client_io_->release();
   client_io_.reset();
-  start_relay(std::move(client), std::move(up), early);
+  start_relay(std::move(client), std::move(up), early, client_deflate);
 }
 
 }  // namespace tether

@@ -67,7 +67,8 @@ class session final : public std::enable_shared_from_this<session>,
 
   // Relay.
   void start_relay(std::unique_ptr<byte_stream> client, upstream_attempt up,
-                   std::span<const std::uint8_t> client_leftover);
+                   std::span<const std::uint8_t> client_leftover,
+                   const ws::deflate_params& client_deflate = {});
   void attach_upstream(upstream_attempt up);
   leg* peer_of(const leg& l) const;
   // leg_owner

@@ -151,14 +151,14 @@ void session::restore(upstream_attempt up) {
   up.leftover.clear();
   attach_upstream(std::move(up));
   for (const auto& m : replay_) {
-    upstream_->send_frame(m.op, true, m.data);
+    upstream_->send_message(m.op, m.data);
   }
   stats_->buffered_messages.add(-static_cast<std::int64_t>(buffer_.size()));
   auto pending = std::move(buffer_);
   buffer_ = {};
   buffer_bytes_ = 0;
   for (const auto& m : pending) {
-    upstream_->send_frame(m.op, true, m.data);
+    upstream_->send_message(m.op, m.data);
     note_forwarded(m.op, m.data);
   }
   if (const auto& note = route_->cfg->reconnect.notify_reconnected; !note.empty()) {
@@ -230,7 +230,7 @@ bool session::buffer_fits(std::size_t extra_bytes) const {
 void session::buffer_or_send(ws::opcode op, std::span<const std::uint8_t> payload) {
   if (upstream_state_ == upstream_state::open) {
     // Collected during the outage, finished after it ended.
-    upstream_->send_frame(op, true, payload);
+    upstream_->send_message(op, payload);
     note_forwarded(op, payload);
     return;
   }

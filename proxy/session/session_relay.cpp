@@ -31,7 +31,8 @@ std::string closed_by(const leg_end& e, std::string_view peer) {
 }  // namespace
 
 void session::start_relay(std::unique_ptr<byte_stream> client, upstream_attempt up,
-                          std::span<const std::uint8_t> client_leftover) {
+                          std::span<const std::uint8_t> client_leftover,
+                          const ws::deflate_params& client_deflate) {
   const auto& rc = *route_->cfg;
   stats_ = &route_->stats->shards[worker_.index()];
   stats_->sessions_total.add();
@@ -40,6 +41,7 @@ void session::start_relay(std::unique_ptr<byte_stream> client, upstream_attempt 
   self_ = shared_from_this();
   client_ = std::make_unique<leg>(worker_, *this, std::move(client), /*to_server=*/false,
                                   rc.limits.max_message_size);
+  client_->use_compression(client_deflate, rc.compression.level);
   auto upstream_early = std::move(up.leftover);
   attach_upstream(std::move(up));
   // Bytes each side sent right behind its handshake.
@@ -62,6 +64,7 @@ void session::attach_upstream(upstream_attempt up) {
   }
   upstream_ = std::make_unique<leg>(worker_, *this, std::move(up.stream), /*to_server=*/true,
                                     rc.limits.max_message_size);
+  upstream_->use_compression(ws::limited_by(up.deflate, rc.compression), rc.compression.level);
   upstream_state_ = upstream_state::open;
 }
 

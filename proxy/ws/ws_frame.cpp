@@ -19,7 +19,8 @@ bool is_valid_close_code(std::uint16_t code) {
 
 std::size_t write_header(std::uint8_t* out, const frame_header& h) {
   std::size_t n = 0;
-  out[n++] = static_cast<std::uint8_t>((h.fin ? 0x80 : 0x00) | static_cast<std::uint8_t>(h.op));
+  out[n++] = static_cast<std::uint8_t>((h.fin ? 0x80 : 0x00) | (h.compressed ? 0x40 : 0x00) |
+                                       static_cast<std::uint8_t>(h.op));
   const std::uint8_t mask_bit = h.masked ? 0x80 : 0x00;
   // Peers must reject non-minimal encodings, so always use the shortest.
   if (h.length < 126) {
@@ -149,10 +150,12 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
     consumed = used;
     const std::uint8_t b0 = hbuf_[0];
     const std::uint8_t b1 = hbuf_[1];
-    if ((b0 & 0x70) != 0) {
+    const std::uint8_t raw_op = b0 & 0x0F;
+    // RSV1 is permessage-deflate's, on a message's first frame only (RFC 7692 6.1).
+    const bool rsv1_ok = allow_compressed_ && (raw_op == 0x1 || raw_op == 0x2);
+    if ((b0 & 0x30) != 0 || ((b0 & 0x40) != 0 && !rsv1_ok)) {
       return fail(close_code::protocol_error, "reserved bits set");
     }
-    const std::uint8_t raw_op = b0 & 0x0F;
     if ((raw_op >= 0x3 && raw_op <= 0x7) || raw_op >= 0xB) {
       return fail(close_code::protocol_error, "reserved opcode");
     }
@@ -211,6 +214,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
   }
 
   header_.fin = (hbuf_[0] & 0x80) != 0;
+  header_.compressed = (hbuf_[0] & 0x40) != 0;
   header_.op = static_cast<opcode>(hbuf_[0] & 0x0F);
   header_.masked = masked;
   header_.key = {};
@@ -234,10 +238,18 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
   const std::uint64_t so_far = starts_message ? 0 : message_size_;
   // Refuse before forwarding any of the frame, so the other leg never sees
   // part of a message that is going to be rejected. so_far <= max always.
-  if (length > max_message_size_ - std::min(so_far, max_message_size_)) {
+  // A compressed message is held whole until inflated, where the limit
+  // applies to what it inflates to; its compressed form may be a little
+  // larger than that when it does not compress (deflate adds at most 5
+  // bytes per 16 KiB block).
+  const bool compressed = starts_message ? header_.compressed : message_compressed_;
+  const std::uint64_t max = compressed ? max_message_size_ + max_message_size_ / 1024 + 64
+                                       : max_message_size_;
+  if (length > max - std::min(so_far, max)) {
     return fail(close_code::too_big, "message larger than max_message_size");
   }
   if (starts_message) {
+    message_compressed_ = header_.compressed;
     message_op_ = header_.op;
     message_size_ = 0;
     utf8_.reset();
@@ -248,7 +260,7 @@ frame_parser::kind frame_parser::read_header(std::span<std::uint8_t> in, std::si
 }
 
 frame_parser::kind frame_parser::read_payload(std::span<std::uint8_t> in, std::size_t& consumed) {
-  const bool check = check_utf8_ && message_op_ == opcode::text;
+  const bool check = check_utf8_ && message_op_ == opcode::text && !message_compressed_;
   if (remaining_ == 0) {
     frame_open_ = false;
     state_ = state::header;

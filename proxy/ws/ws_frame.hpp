@@ -51,6 +51,7 @@ struct frame_header {
   bool masked = false;
   std::array<std::uint8_t, 4> key{};
   std::uint64_t length = 0;
+  bool compressed = false;  // RSV1: a permessage-deflate message's first frame
 };
 
 /// Maximum encoded header size: 2 + 8 (length) + 4 (mask).
@@ -124,6 +125,13 @@ class frame_parser {
   /// Bytes of the message in progress seen so far.
   std::uint64_t message_size() const { return message_size_; }
   void set_max_message_size(std::uint64_t n) { max_message_size_ = n; }
+  std::uint64_t max_message_size() const { return max_message_size_; }
+  /// permessage-deflate was negotiated: RSV1 may start a text or binary
+  /// message, whose payload is then compressed (its UTF-8 is checked after
+  /// inflating, by the relay).
+  void allow_compressed(bool on) { allow_compressed_ = on; }
+  /// The message in progress (or just ended) came compressed.
+  bool message_compressed() const { return message_compressed_; }
 
  private:
   enum class state { header, payload, control_payload };
@@ -135,6 +143,8 @@ class frame_parser {
 
   bool expect_masked_;
   bool check_utf8_;
+  bool allow_compressed_ = false;
+  bool message_compressed_ = false;
   std::uint64_t max_message_size_;
   state state_ = state::header;
   std::array<std::uint8_t, max_header_size> hbuf_{};

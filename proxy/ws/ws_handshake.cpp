@@ -10,6 +10,7 @@
 #include <boost/beast/http/rfc7230.hpp>
 
 #include "http/forwarding.hpp"
+#include "ws/deflate_negotiation.hpp"
 
 namespace tether::ws {
 namespace {
@@ -110,7 +111,7 @@ upgrade_request make_upstream_request(const request_header& client_req, std::str
   if (req.count(http::field::host) == 0) {
     req.set(http::field::host, client_req[http::field::host]);
   }
-  // Each leg negotiates its own extensions; tether offers none upstream.
+  // Each leg negotiates its own extensions: the session adds its own offer.
   for (auto f : {http::field::sec_websocket_key, http::field::sec_websocket_version,
                  http::field::sec_websocket_extensions, http::field::sec_websocket_accept,
                  http::field::content_length}) {
@@ -151,8 +152,20 @@ std::optional<upgrade_request> parse_request(std::string_view text) {
   return parser.release();
 }
 
+std::string extension_offers(const http::fields& fields) {
+  std::string out;
+  for (auto it = fields.find(http::field::sec_websocket_extensions);
+       it != fields.end() && it->name() == http::field::sec_websocket_extensions; ++it) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += it->value();
+  }
+  return out;
+}
+
 std::string check_upstream_response(const http::response_header<>& res, std::string_view key,
-                                    const request_header& offered) {
+                                    const request_header& offered, std::string_view extensions) {
   if (res.result() != http::status::switching_protocols) {
     return "upstream answered " + std::to_string(res.result_int());
   }
@@ -163,8 +176,8 @@ std::string check_upstream_response(const http::response_header<>& res, std::str
   if (res[http::field::sec_websocket_accept] != accept_key(key)) {
     return "upstream sent a wrong Sec-WebSocket-Accept";
   }
-  if (!res[http::field::sec_websocket_extensions].empty()) {
-    return "upstream accepted an extension tether did not offer";
+  if (auto accepted = accept_deflate_answer(extension_offers(res), extensions); !accepted.error.empty()) {
+    return accepted.error;
   }
   auto proto = res[http::field::sec_websocket_protocol];
   if (!proto.empty() && !offered_protocol(offered, proto)) {

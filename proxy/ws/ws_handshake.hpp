@@ -23,7 +23,8 @@ std::string accept_key(std::string_view key);
 std::string make_key();
 
 /// The request tether sends upstream: the client's end-to-end headers with
-/// its own key, no extensions, and X-Forwarded-* added.
+/// its own key, none of the client's extensions (tether adds its own offer),
+/// and X-Forwarded-* added.
 upgrade_request make_upstream_request(const request_header& client_req, std::string target,
                                       std::string_view key, std::string_view client_ip,
                                       bool client_tls);
@@ -34,10 +35,13 @@ upgrade_request make_upstream_request(const request_header& client_req, std::str
 std::string serialize_request(const upgrade_request& req);
 std::optional<upgrade_request> parse_request(std::string_view text);
 
-/// Checks the upstream's 101 for the request made with `key`. Empty when
-/// valid, else the reason.
+/// Checks the upstream's 101 for the request made with `key` and tether's
+/// extension offer `extensions`. Empty when valid, else the reason.
 std::string check_upstream_response(const http::response_header<>& res, std::string_view key,
-                                    const request_header& offered);
+                                    const request_header& offered, std::string_view extensions);
+
+/// Every Sec-WebSocket-Extensions line of `fields` as one list.
+std::string extension_offers(const http::fields& fields);
 
 /// The 101 for the client: its accept key, the upstream's subprotocol and
 /// the upstream's end-to-end response headers (Set-Cookie, ...).

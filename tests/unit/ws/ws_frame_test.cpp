@@ -930,3 +930,81 @@ BOOST_AUTO_TEST_CASE(message_state_follows_frames) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(compressed_frames)
+
+namespace {
+
+/// The first event's kind and the parser's view of it, with RSV1 allowed.
+ws::frame_parser::kind first_event(ws::frame_parser& p, bytes& wire) {
+  p.allow_compressed(true);
+  std::size_t consumed = 0;
+  return p.next(wire, consumed);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(rsv1_starts_a_compressed_message_when_negotiated) {
+  for (ws::opcode op : {ws::opcode::text, ws::opcode::binary}) {
+    ws::frame_parser p(true, 1 << 20);
+    // Not valid UTF-8 in clear: compressed text is checked after inflating.
+    bytes wire = frame(true, op, {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, true);
+    wire[0] |= 0x40;
+    BOOST_REQUIRE((first_event(p, wire) == ws::frame_parser::kind::frame_begin));
+    BOOST_TEST(p.header().compressed);
+    BOOST_TEST(p.message_compressed());
+    std::size_t consumed = 0;
+    std::span<std::uint8_t> rest(wire);
+    rest = rest.subspan(2 + 4);
+    BOOST_REQUIRE((p.next(rest, consumed) == ws::frame_parser::kind::data));
+    rest = rest.subspan(consumed);
+    BOOST_REQUIRE((p.next(rest, consumed) == ws::frame_parser::kind::frame_end));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rsv1_elsewhere_is_still_a_protocol_error) {
+  // On a control frame, on a continuation, and RSV2/RSV3 anywhere.
+  for (std::uint8_t rsv : {0x40, 0x20, 0x10}) {
+    ws::frame_parser ping(true, 1 << 20);
+    bytes wire = frame(true, ws::opcode::ping, to_bytes("x"), true);
+    wire[0] |= rsv;
+    BOOST_TEST((first_event(ping, wire) == ws::frame_parser::kind::error));
+    BOOST_TEST(ping.error_code() == 1002u);
+    ws::frame_parser cont(true, 1 << 20);
+    bytes two = cat({frame(false, ws::opcode::binary, {1}, true), frame(true, ws::opcode::cont, {2}, true)});
+    two[7] |= rsv;
+    cont.allow_compressed(true);
+    std::span<std::uint8_t> in(two);
+    ws::frame_parser::kind k{};
+    for (int i = 0; i < 8 && !in.empty(); ++i) {
+      std::size_t used = 0;
+      k = cont.next(in, used);
+      in = in.subspan(used);
+      if (k == ws::frame_parser::kind::error) {
+        break;
+      }
+    }
+    BOOST_TEST((k == ws::frame_parser::kind::error));
+    if (rsv != 0x40) {
+      ws::frame_parser text(true, 1 << 20);
+      bytes t = frame(true, ws::opcode::text, to_bytes("ab"), true);
+      t[0] |= rsv;
+      BOOST_TEST((first_event(text, t) == ws::frame_parser::kind::error));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(compressed_message_gets_a_little_slack_over_the_limit) {
+  // Incompressible data grows a little when deflated: a message that
+  // inflates to the limit must not be refused for its compressed size.
+  ws::frame_parser p(true, 1000);
+  bytes wire = frame(true, ws::opcode::binary, bytes(1005, 0), true);
+  wire[0] |= 0x40;
+  BOOST_TEST((first_event(p, wire) == ws::frame_parser::kind::frame_begin));
+  ws::frame_parser plain(true, 1000);
+  bytes clear = frame(true, ws::opcode::binary, bytes(1005, 0), true);
+  BOOST_TEST((first_event(plain, clear) == ws::frame_parser::kind::error));
+  BOOST_TEST(plain.error_code() == 1009u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
