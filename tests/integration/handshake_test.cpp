@@ -260,7 +260,11 @@ BOOST_AUTO_TEST_CASE(handshake_forwards_target_headers_and_subprotocol_both_ways
   BOOST_CHECK_EQUAL(header(h, "X-Forwarded-For"), "1.2.3.4, 127.0.0.1");
   BOOST_CHECK_EQUAL(header(h, "X-Forwarded-Proto"), "http");
   BOOST_CHECK_EQUAL(header(h, "X-Forwarded-Host"), "app.example:8443");
-  BOOST_CHECK_EQUAL(h.count(http::field::sec_websocket_extensions), 0u);
+  // Each leg negotiates its own extensions: the client's offer is answered
+  // by tether, and the backend gets tether's own offer.
+  BOOST_CHECK_EQUAL(h.count(http::field::sec_websocket_extensions), 1u);
+  BOOST_CHECK_EQUAL(header(h, http::field::sec_websocket_extensions),
+                    "permessage-deflate; client_no_context_takeover; server_no_context_takeover");
   BOOST_CHECK_EQUAL(header(h, http::field::sec_websocket_version), "13");
 
   const auto& res = c->handshake_response();
@@ -271,7 +275,8 @@ BOOST_AUTO_TEST_CASE(handshake_forwards_target_headers_and_subprotocol_both_ways
   BOOST_CHECK_EQUAL(std::string(cookie->value()), "sid=42; Path=/; HttpOnly");
   BOOST_CHECK_EQUAL(std::string(std::next(cookie)->value()), "theme=dark");
   BOOST_CHECK_EQUAL(std::string(res["X-Backend"]), "b1");
-  BOOST_CHECK_EQUAL(res.count(http::field::sec_websocket_extensions), 0u);
+  BOOST_CHECK_EQUAL(std::string(res[http::field::sec_websocket_extensions]),
+                    "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
   check_echo(*c, "after the handshake");
 }
 
@@ -396,9 +401,11 @@ BOOST_AUTO_TEST_CASE(invalid_upstream_101_is_502) {
       case 2:  // a subprotocol the client did not offer
         return ok + accept + "Sec-WebSocket-Protocol: other\r\n\r\n";
       case 3:  // an extension tether did not offer
-        return ok + accept + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+        return ok + accept + "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n";
       case 4:  // no Upgrade header
         return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n" + accept + "\r\n";
+      case 5:  // permessage-deflate with a parameter tether did not offer (RFC 7692 7.1.2.2)
+        return ok + accept + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n\r\n";
       default:  // closes without answering
         return {};
     }
@@ -412,12 +419,12 @@ BOOST_AUTO_TEST_CASE(invalid_upstream_101_is_502) {
     BOOST_REQUIRE_MESSAGE(first, "the message sent with the 101 was lost");
     BOOST_CHECK(*first == (message{true, "hello"}));
   }
-  for (int m : {1, 2, 3, 4, 5}) {
+  for (int m : {1, 2, 3, 4, 5, 6}) {
     mode = m;
     BOOST_CHECK_MESSAGE(refused(t.port(), {.subprotocols = "chat"}).result_int() == 502,
                         "invalid upstream answer " << m << " not turned into 502");
   }
-  BOOST_CHECK_EQUAL(backend.requests(), 6u);
+  BOOST_CHECK_EQUAL(backend.requests(), 7u);
 }
 
 BOOST_AUTO_TEST_CASE(urls_are_used_round_robin_with_their_own_base_paths) {

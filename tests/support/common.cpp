@@ -51,6 +51,7 @@ parsed_frame parse_server_frame(const std::string& b) {
   }
   const auto u = [&](std::size_t i) { return static_cast<std::uint8_t>(b[i]); };
   out.fin = (u(0) & 0x80) != 0;
+  out.rsv1 = (u(0) & 0x40) != 0;
   out.opcode = u(0) & 0x0F;
   std::uint64_t len = u(1) & 0x7F;
   std::size_t pos = 2;

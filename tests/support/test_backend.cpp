@@ -147,6 +147,12 @@ struct test_backend::impl : std::enable_shared_from_this<impl> {
     }));
     ws.read_message_max(o.max_message);
     ws.auto_fragment(false);
+    if (o.deflate) {
+      websocket::permessage_deflate pmd;
+      pmd.server_enable = true;
+      pmd.server_max_window_bits = o.deflate_window_bits;
+      ws.set_option(pmd);
+    }
     ws.control_callback([self](websocket::frame_type kind, beast::string_view) {
       if (kind == websocket::frame_type::ping) {
         std::lock_guard lock(self->mutex);

@@ -54,6 +54,10 @@ struct backend_options {
   bool auto_pong = true;  // false: never answer pings (a hung backend)
   bool ticket_before_each_message = false;  // TLS 1.3: a session ticket ahead of each message sent
   bool split_tickets = false;  // 3 KB session tickets and records of at most 512 bytes
+  /// permessage-deflate (Beast's own): accepted when offered, with this
+  /// server window; context takeover unless the offer forbids it.
+  bool deflate = false;
+  int deflate_window_bits = 15;
   /// Called on the backend thread for each message; may send on `reply`.
   std::function<void(const message&, std::function<void(message)> reply)> on_message;
 };
@@ -108,6 +112,7 @@ struct client_options {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string subprotocols;  // Sec-WebSocket-Protocol offer
   bool client_cert = false;  // present certs/dev/client.crt
+  bool deflate = false;      // offer permessage-deflate (Beast's own)
   std::string ca = "ca.crt";
   ms timeout = 5000ms;
 };
@@ -155,6 +160,7 @@ class ws_client {
 struct parsed_frame {
   std::uint8_t opcode = 0;
   bool fin = false;
+  bool rsv1 = false;  // permessage-deflate: the message is compressed
   std::string payload;
   std::size_t size = 0;
 };
@@ -191,6 +197,9 @@ class raw_client {
   /// Beast's client rejects 1014 as reserved (Boost 1.81), so tests that
   /// expect 1014 read the close frame here.
   std::optional<std::uint16_t> wait_close_code(ms timeout = 5000ms);
+  /// After upgrade(): the next frame of any kind, as it came (nullopt on
+  /// timeout or close).
+  std::optional<parsed_frame> next_frame(ms timeout = 5000ms);
   /// Control frames seen by read_message/wait_close_code (opcode 9 = ping).
   std::size_t pings_seen() const { return pings_seen_; }
   /// The client's OpenSSL object (TLS only), for KeyUpdate and the like.
@@ -207,7 +216,6 @@ class raw_client {
   bool ok_ = false;
   std::string pending_;  // bytes read past the last parsed frame
   std::size_t pings_seen_ = 0;
-  std::optional<parsed_frame> next_frame(ms timeout);
 };
 
 /// A client frame (masked) with the given first byte (FIN|RSV|opcode).

@@ -140,6 +140,11 @@ std::unique_ptr<ws_client> ws_client::connect(std::uint16_t port, const options&
   auto finish = [&](auto& p, auto& ws) -> bool {
     p->setup();
     ws.set_option(websocket::stream_base::decorator(decorate));
+    if (opts.deflate) {
+      websocket::permessage_deflate pmd;
+      pmd.client_enable = true;
+      ws.set_option(pmd);
+    }
     auto& lowest = beast::get_lowest_layer(ws);
     ec = p->op(opts.timeout, [&](auto h) {
       lowest.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
