@@ -70,6 +70,7 @@ function connect() {
   ws = sock;
   sock.onopen = () => {
     stats.opens++;
+    stats.extensions = sock.extensions;
     pingTimer = setInterval(() => {
       if (sock.readyState !== WebSocket.OPEN) return;
       sock.send("ping");
@@ -238,6 +239,11 @@ class Suite:
                             "forwarded" % r.get("echoed_pings"))
         if not answered or answered <= 0:
             problems.append("tether_app_heartbeats_answered_total{route=hb} = %r, want > 0" % answered)
+        # Chromium offers permessage-deflate by default and compresses every
+        # message: the answer rule matched the inflated "ping".
+        want = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        if r.get("extensions") != want:
+            problems.append("extensions = %r, want %r" % (r.get("extensions"), want))
         e2e.expect(not problems, "; ".join(problems))
 
     answer_metrics = None

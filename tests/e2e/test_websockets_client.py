@@ -4,8 +4,8 @@ talks wss:// to the tether binary in front of the demo backend.
 
 Checks: text and binary echo byte-exact, a 512 KiB message, subprotocol
 negotiation, the backend's time push, a client close with 4000 "bye",
-client-leg pings on an idle connection, and byte-exact 1 MiB echoes when the
-client offers permessage-deflate.
+client-leg pings on an idle connection, and byte-exact 1 MiB echoes with
+permessage-deflate negotiated on the client leg.
 """
 import asyncio
 import json
@@ -169,6 +169,12 @@ class Suite:
         async with self.connect(compression="deflate") as ws:
             e2e.log("extensions negotiated on the client leg: %s" %
                     [type(x).__name__ for x in ws.extensions])
+            # tether answers the offer, with no context takeover either way
+            # (no zlib state per idle session).
+            pmd = [x for x in ws.extensions if type(x).__name__ == "PerMessageDeflate"]
+            e2e.expect(len(pmd) == 1, "permessage-deflate not negotiated: %r" % ws.extensions)
+            e2e.expect(pmd[0].remote_no_context_takeover and pmd[0].local_no_context_takeover,
+                       "context takeover not off both ways: %r" % vars(pmd[0]))
             random_blob = os.urandom(1024 * 1024)
             text = "".join("lorem ipsum dolor sit amet %07d\n" % i for i in range(40000))
             text = text[:1024 * 1024]
