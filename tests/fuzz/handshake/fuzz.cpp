@@ -2,7 +2,8 @@
 // with it (session.cpp serve_http/serve_websocket): Beast's request_parser
 // with tether's header limit, is_upgrade, check_client_request, then
 // make_upstream_request, and serialize_request/parse_request as a reconnect
-// replays it.
+// replays it; its Sec-WebSocket-Extensions through the permessage-deflate
+// negotiation, as an offer and as an answer.
 //
 // Input: [flags] then the request bytes.
 //   flags bit 0: the client came over TLS
@@ -29,6 +30,7 @@
 
 #include "../fuzz_check.hpp"
 #include "http/forwarding.hpp"
+#include "ws/deflate_negotiation.hpp"
 #include "ws/ws_handshake.hpp"
 
 namespace {
@@ -128,6 +130,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
   const auto target = upstream_target(client.target(), "/ws", strip, url_path);
+  // The client's permessage-deflate offers, answered as the session does:
+  // a clean header with windows tether can keep. The same bytes as a
+  // backend's answer to tether's offer: accepted or refused, never more.
+  const auto offers = ws::extension_offers(client);
+  if (const auto answer = ws::answer_deflate_offer(offers, {})) {
+    FUZZ_CHECK(answer->params.on && clean(answer->header));
+    FUZZ_CHECK(answer->params.send_window_bits >= 9 && answer->params.send_window_bits <= 15);
+    FUZZ_CHECK(answer->params.receive_window_bits >= 8 && answer->params.receive_window_bits <= 15);
+  }
+  const auto accepted = ws::accept_deflate_answer(offers, ws::make_deflate_offer({}));
+  FUZZ_CHECK(accepted.error.empty() || !accepted.params.on);
+  FUZZ_CHECK(!accepted.params.on || (accepted.params.receive_window_bits >= 8 &&
+                                     accepted.params.receive_window_bits <= 15));
+
   const upgrade_request up = ws::make_upstream_request(client, target, key, client_ip, tls);
 
   FUZZ_CHECK(clean(up.target()) && up.target().find(' ') == std::string_view::npos);
