@@ -122,6 +122,10 @@ def handshake_corpus():
     hs_seed("with-body", 0, "Content-Length: 5", "Transfer-Encoding: chunked")
     hs_seed("absolute-target", 2, target="http://chat.example.com/ws/x")
     hs_seed("prefix-only", 2, target="/ws")
+    hs_seed("deflate-chromium", 1, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+    hs_seed("deflate-offers", 0, "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8, "
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=\"10\"",
+            "Sec-WebSocket-Extensions: x-webkit-deflate-frame, permessage-deflate")
 
 
 # --- config: the shipped configurations plus a few small ones -----------------
