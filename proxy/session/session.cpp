@@ -42,7 +42,8 @@ std::shared_ptr<session> session::relay_without_handshake(
     worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
     const route_runtime& route, std::unique_ptr<byte_stream> client,
     std::unique_ptr<byte_stream> upstream, std::string upstream_request,
-    std::string client_target) {
+    std::string client_target, const ws::deflate_params& client_deflate,
+    const ws::deflate_params& upstream_deflate) {
   // As the listener counts an accepted connection (the destructor uncounts it).
   lc->active().fetch_add(1, std::memory_order_relaxed);
   auto s = std::make_shared<session>(w, std::move(rt), std::move(lc), tcp::socket(w.ioc()),
@@ -54,7 +55,8 @@ std::shared_ptr<session> session::relay_without_handshake(
   upstream_attempt up;
   up.result = upstream_attempt::status::ok;
   up.stream = std::move(upstream);
-  s->start_relay(std::move(client), std::move(up), {});
+  up.deflate = upstream_deflate;
+  s->start_relay(std::move(client), std::move(up), {}, client_deflate);
   return s;
 }
 

@@ -170,7 +170,8 @@ class session final : public std::enable_shared_from_this<session>,
  public:
   /// A session on `w` that relays at once between `client` and `upstream`,
   /// both already past their handshakes (e.g. io/memory_stream.hpp), for
-  /// `route` of `rt`. `upstream_request`: the upstream handshake as text,
+  /// `route` of `rt`, each leg with the permessage-deflate it is taken to
+  /// have negotiated. `upstream_request`: the upstream handshake as text,
   /// which reconnects send again (through the worker's connector); empty
   /// when the route does not reconnect. The session owns itself until it
   /// ends; the pointer returned is for looking at it.
@@ -178,7 +179,8 @@ class session final : public std::enable_shared_from_this<session>,
       worker& w, std::shared_ptr<const runtime> rt, std::shared_ptr<listener_context> lc,
       const route_runtime& route, std::unique_ptr<byte_stream> client,
       std::unique_ptr<byte_stream> upstream, std::string upstream_request,
-      std::string client_target);
+      std::string client_target, const ws::deflate_params& client_deflate = {},
+      const ws::deflate_params& upstream_deflate = {});
   /// The relay has ended (both legs closed).
   bool finished() const { return phase_ == phase::done; }
 

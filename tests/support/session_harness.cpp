@@ -1,5 +1,7 @@
 #include "session_harness.hpp"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -30,6 +32,47 @@ constexpr const char* default_route_yaml = R"(    reconnect:
 }  // namespace
 
 bytes to_bytes(std::string_view s) { return {s.begin(), s.end()}; }
+
+// permessage-deflate with zlib itself, not tether's codec: raw deflate, sync
+// flush, the 00 00 FF FF tail off the wire (RFC 7692 7.2.1).
+namespace {
+
+bytes deflate_message(std::span<const std::uint8_t> in) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+  bytes out(deflateBound(&z, static_cast<uLong>(in.size())) + 16);
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_SYNC_FLUSH);
+  out.resize(out.size() - z.avail_out - 4);
+  deflateEnd(&z);
+  return out;
+}
+
+/// False when `in` is not a valid compressed message.
+bool inflate_message(bytes in, bytes& out) {
+  static constexpr std::uint8_t tail[] = {0x00, 0x00, 0xFF, 0xFF};
+  in.insert(in.end(), std::begin(tail), std::end(tail));
+  z_stream z{};
+  inflateInit2(&z, -15);
+  z.next_in = in.data();
+  z.avail_in = static_cast<uInt>(in.size());
+  out.clear();
+  int rc = Z_OK;
+  while (rc == Z_OK && z.avail_in != 0) {
+    std::uint8_t buf[16384];
+    z.next_out = buf;
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_SYNC_FLUSH);
+    out.insert(out.end(), buf, buf + (sizeof buf - z.avail_out));
+  }
+  inflateEnd(&z);
+  return rc == Z_OK || rc == Z_STREAM_END;
+}
+
+}  // namespace
 
 bytes encode_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload, bool masked,
                    std::array<std::uint8_t, 4> key, bool rsv1) {
@@ -124,7 +167,8 @@ void frame_decoder::feed(std::span<const std::uint8_t> in) {
     }
     if (masked != masked_) {
       violation = masked ? "masked frame toward a client" : "unmasked frame toward a server";
-    } else if ((b0 & 0x70) != 0) {
+    } else if ((b0 & 0x30) != 0 ||
+               ((b0 & 0x40) != 0 && !(compressed_ok_ && (op == ws::opcode::text || op == ws::opcode::binary)))) {
       violation = "reserved bits set";
     }
     if (!violation.empty()) {
@@ -145,6 +189,7 @@ void frame_decoder::feed(std::span<const std::uint8_t> in) {
           break;
         }
         message_op_ = op;
+        message_compressed_ = (b0 & 0x40) != 0;
         message_ = std::move(payload);
         break;
       case ws::opcode::close:
@@ -167,6 +212,15 @@ void frame_decoder::feed(std::span<const std::uint8_t> in) {
       default:
         violation = "unknown opcode";
         break;
+    }
+    if (violation.empty() && fin && message_op_ && message_compressed_) {
+      bytes clear;
+      if (!inflate_message(std::move(message_), clear)) {
+        violation = "invalid deflate data";
+        break;
+      }
+      message_ = std::move(clear);
+      ++compressed_messages;
     }
     if (violation.empty() && fin && message_op_) {
       messages.push_back({*message_op_, std::move(message_)});
@@ -211,12 +265,15 @@ session_harness::session_harness(options o) : opts_(std::move(o)), rng_(opts_.se
   worker_->set_connector(this);
   client_ = std::make_shared<memory_pipe>(worker_->poller());
   backends_.push_back(std::make_shared<memory_pipe>(worker_->poller()));
-  to_backends_.emplace_back(true);
+  to_backends_.emplace_back(true, opts_.compression);
+  to_client_ = frame_decoder(false, opts_.compression);
   const auto& route = rt_->route(&rt_->cfg().routes.front());
+  ws::deflate_params deflate;
+  deflate.on = opts_.compression;
   session_ = session::relay_without_handshake(
       *worker_, rt_, listener_, route, std::make_unique<memory_stream>(client_),
       std::make_unique<memory_stream>(backends_.front()),
-      route.cfg->reconnect.enabled ? upstream_request : "", "/");
+      route.cfg->reconnect.enabled ? upstream_request : "", "/", deflate, deflate);
   poll();
 }
 
@@ -288,8 +345,10 @@ void session_harness::send_pieces(memory_pipe& p, std::span<const std::uint8_t> 
   }
 }
 
-bytes session_harness::message_frames(ws::opcode op, std::span<const std::uint8_t> payload, int fragments,
-                                      bool masked) {
+bytes session_harness::message_frames(ws::opcode op, std::span<const std::uint8_t> clear, int fragments,
+                                      bool masked, bool compress) {
+  const bytes deflated = compress ? deflate_message(clear) : bytes{};
+  const std::span<const std::uint8_t> payload = compress ? std::span<const std::uint8_t>(deflated) : clear;
   if (fragments <= 0) {
     fragments = 1 + static_cast<int>(random() % 4);
   }
@@ -306,7 +365,7 @@ bytes session_harness::message_frames(ws::opcode op, std::span<const std::uint8_
     std::array<std::uint8_t, 4> key{static_cast<std::uint8_t>(r), static_cast<std::uint8_t>(r >> 8),
                                     static_cast<std::uint8_t>(r >> 16), static_cast<std::uint8_t>(r >> 24)};
     const auto f = encode_frame(i == 0 ? op : ws::opcode::cont, i + 1 == cuts.size(),
-                                payload.subspan(from, cuts[i] - from), masked, key);
+                                payload.subspan(from, cuts[i] - from), masked, key, compress && i == 0);
     out.insert(out.end(), f.begin(), f.end());
     from = cuts[i];
   }
@@ -317,8 +376,9 @@ void session_harness::client_bytes(std::span<const std::uint8_t> b, std::size_t 
   send_pieces(*client_, b, max_piece);
 }
 
-void session_harness::client_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments) {
-  client_bytes(message_frames(op, payload, fragments, true));
+void session_harness::client_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments,
+                                     bool compress) {
+  client_bytes(message_frames(op, payload, fragments, true, compress));
 }
 
 void session_harness::client_close(std::uint16_t code, std::string_view reason) {
@@ -329,8 +389,9 @@ void session_harness::backend_bytes(std::span<const std::uint8_t> b, std::size_t
   send_pieces(backend(), b, max_piece);
 }
 
-void session_harness::backend_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments) {
-  backend_bytes(message_frames(op, payload, fragments, false));
+void session_harness::backend_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments,
+                                      bool compress) {
+  backend_bytes(message_frames(op, payload, fragments, false, compress));
 }
 
 void session_harness::backend_close(std::uint16_t code, std::string_view reason) {
@@ -375,8 +436,9 @@ awaitable<upstream_attempt> session_harness::open(const upstream_dial& d) {
     co_return out;
   }
   backends_.push_back(std::make_shared<memory_pipe>(worker_->poller()));
-  to_backends_.emplace_back(true);
+  to_backends_.emplace_back(true, opts_.compression);
   out.result = upstream_attempt::status::ok;
+  out.deflate.on = opts_.compression;
   out.stream = std::make_unique<memory_stream>(backends_.back());
   co_return out;
 }

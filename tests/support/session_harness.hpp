@@ -55,7 +55,8 @@ class frame_decoder {
  public:
   /// `from_client_side`: frames come from a client (tether toward the
   /// backend), so they must be masked; else they must not be.
-  explicit frame_decoder(bool must_be_masked) : masked_(must_be_masked) {}
+  explicit frame_decoder(bool must_be_masked, bool compressed_ok = false)
+      : masked_(must_be_masked), compressed_ok_(compressed_ok) {}
   void feed(std::span<const std::uint8_t> in);
 
   std::vector<ws_message> messages;  // text and binary, reassembled
@@ -64,9 +65,12 @@ class frame_decoder {
   std::string close_reason;
   std::string violation;  // empty while everything is well-formed
   bool after_close = false;  // a frame came after the close frame
+  std::size_t compressed_messages = 0;  // came with RSV1 (inflated into `messages`)
 
  private:
   bool masked_;
+  bool compressed_ok_;  // permessage-deflate negotiated: RSV1 may start a message
+  bool message_compressed_ = false;
   bytes buf_;
   std::optional<ws::opcode> message_op_;
   bytes message_;
@@ -81,6 +85,9 @@ class session_harness final : public upstream_connector {
     /// Reconnects are accepted (a fresh backend pipe) while true; else they
     /// fail as unreachable.
     bool accept_reconnects = true;
+    /// permessage-deflate negotiated on both legs (no context takeover), for
+    /// every backend including reconnects.
+    bool compression = false;
   };
   session_harness() : session_harness(options{}) {}
   explicit session_harness(options o);
@@ -98,7 +105,9 @@ class session_harness final : public upstream_connector {
   void client_bytes(std::span<const std::uint8_t> b, std::size_t max_piece = 0);
   /// A whole message from the client, as `fragments` frames (0: random
   /// 1..4), its bytes split at random positions.
-  void client_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments = 0);
+  /// `compress`: deflated (zlib, no context), RSV1 on the first frame.
+  void client_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments = 0,
+                      bool compress = false);
   void client_text(std::string_view s, int fragments = 0) { client_message(ws::opcode::text, to_bytes(s), fragments); }
   void client_close(std::uint16_t code, std::string_view reason = {});
 
@@ -106,7 +115,8 @@ class session_harness final : public upstream_connector {
   memory_pipe& backend() { return *backends_.back(); }
   std::size_t backend_count() const { return backends_.size(); }
   void backend_bytes(std::span<const std::uint8_t> b, std::size_t max_piece = 0);
-  void backend_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments = 0);
+  void backend_message(ws::opcode op, std::span<const std::uint8_t> payload, int fragments = 0,
+                       bool compress = false);
   void backend_text(std::string_view s, int fragments = 0) { backend_message(ws::opcode::text, to_bytes(s), fragments); }
   void backend_close(std::uint16_t code, std::string_view reason = {});
   /// The backend connection ends without a close frame: EOF, or a reset.
@@ -140,7 +150,8 @@ class session_harness final : public upstream_connector {
  private:
   void collect();
   void send_pieces(memory_pipe& p, std::span<const std::uint8_t> b, std::size_t max_piece);
-  bytes message_frames(ws::opcode op, std::span<const std::uint8_t> payload, int fragments, bool masked);
+  bytes message_frames(ws::opcode op, std::span<const std::uint8_t> payload, int fragments, bool masked,
+                       bool compress);
 
   options opts_;
   std::uint64_t rng_;

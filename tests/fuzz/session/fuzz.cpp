@@ -1,11 +1,13 @@
 // A whole session's relay, in memory (tests/support/session_harness.hpp),
 // driven by a script decoded from the input: client and backend bytes in
-// arbitrary pieces, well-formed messages both ways, backend losses (EOF or
-// reset), refused and accepted reconnects, closes, backpressure, time.
+// arbitrary pieces, well-formed messages both ways (compressed or not, when
+// flags bit 2 negotiates permessage-deflate on both legs), backend losses
+// (EOF or reset), refused and accepted reconnects, closes, backpressure, time.
 //
 // Invariants, besides no crash and no sanitizer report:
 // - tether sends only well-formed frames (masked toward the backend only,
-//   no reserved bits, continuations inside messages, nothing after close);
+//   no reserved bits but RSV1 starting a message on a compressed leg, valid
+//   deflate data, continuations inside messages, nothing after close);
 // - in a direction that got only well-formed messages (no raw bytes), what
 //   arrives is those messages, intact and in order (some may be missing,
 //   after a loss or a close, none altered, reordered or invented), and all
@@ -101,6 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (flags & 2) {
     o.route_yaml = no_reconnect_route;
   }
+  o.compression = (flags & 4) != 0;
   session_harness h(o);
 
   std::vector<ws_message> up_sent, down_sent;
@@ -133,13 +136,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto payload = make_payload(r, n, text);
         const auto kind = text ? ws::opcode::text : ws::opcode::binary;
         const int fragments = 1 + ((op >> 6) & 3);
+        const bool compress = o.compression && (r.byte() & 1) != 0;
         if (from_client) {
           if (!h.client().input_ended() && !h.client().failed()) {
-            h.client_message(kind, payload, fragments);
+            h.client_message(kind, payload, fragments, compress);
             up_sent.push_back({kind, std::move(payload)});
           }
         } else if (!h.backend().input_ended() && !h.backend().failed()) {
-          h.backend_message(kind, payload, fragments);
+          h.backend_message(kind, payload, fragments, compress);
           down_sent.push_back({kind, std::move(payload)});
         }
         break;

@@ -171,6 +171,74 @@ BOOST_AUTO_TEST_CASE(oversized_message_closes_1009) {
   BOOST_TEST(h.to_backend().messages.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(compressed_messages_cross_both_ways_in_any_pieces) {
+  // Compressed or not, in 1 to 4 frames, split anywhere: each arrives
+  // intact; what came compressed (from 32 bytes) leaves compressed.
+  session_harness h({.seed = 21, .compression = true});
+  std::vector<ws_message> up, down;
+  std::size_t compressed_up = 0, compressed_down = 0;
+  for (std::size_t i = 0; i < 40; ++i) {
+    const bool text = i % 2 == 0;
+    const auto op = text ? ws::opcode::text : ws::opcode::binary;
+    const auto n = pick_size(h, i);
+    const bool compress = i % 3 != 0;
+    auto a = random_payload(h, n, text);
+    h.client_message(op, a, 0, compress);
+    compressed_up += compress && n >= 32;
+    up.push_back({op, std::move(a)});
+    auto b = random_payload(h, n, text);
+    h.backend_message(op, b, 0, compress);
+    compressed_down += compress && n >= 32;
+    down.push_back({op, std::move(b)});
+  }
+  BOOST_TEST_REQUIRE(h.to_backend().messages.size() == up.size());
+  BOOST_TEST_REQUIRE(h.to_client().messages.size() == down.size());
+  for (std::size_t i = 0; i < up.size(); ++i) {
+    BOOST_TEST((h.to_backend().messages[i] == up[i]), "up " << i);
+    BOOST_TEST((h.to_client().messages[i] == down[i]), "down " << i);
+  }
+  BOOST_TEST(h.to_backend().compressed_messages == compressed_up);
+  BOOST_TEST(h.to_client().compressed_messages == compressed_down);
+  BOOST_TEST(h.to_backend().violation == "");
+  BOOST_TEST(h.to_client().violation == "");
+}
+
+BOOST_AUTO_TEST_CASE(compressed_messages_buffered_through_a_reconnect) {
+  session_harness h({.seed = 22, .compression = true});
+  const auto text = [](int i) { return to_bytes("{\"seq\":" + std::to_string(i) + ",\"pad\":\"" + std::string(100, 'x') + "\"}"); };
+  h.client_message(ws::opcode::text, text(0), 1, true);
+  h.set_accept_reconnects(false);
+  h.backend_drop(true);
+  for (int i = 1; i <= 3; ++i) {
+    h.client_message(ws::opcode::text, text(i), 2, true);
+  }
+  h.set_accept_reconnects(true);
+  BOOST_TEST_REQUIRE(h.run_until([&] { return h.backend_count() == 2 && h.to_backend().messages.size() == 3; }));
+  // Kept in clear, deflated again for the new backend.
+  for (int i = 1; i <= 3; ++i) {
+    BOOST_TEST((h.to_backend(1).messages[static_cast<std::size_t>(i - 1)] == ws_message{ws::opcode::text, text(i)}));
+  }
+  BOOST_TEST(h.to_backend(1).compressed_messages == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(compressed_bomb_closes_1009_and_bad_data_1007) {
+  {
+    session_harness h({.route_yaml = limited_route, .compression = true});
+    h.client_message(ws::opcode::binary, bytes(1024, 0), 1, true);  // exactly the limit, inflated
+    BOOST_TEST(h.to_backend().messages.size() == 1u);
+    h.client_message(ws::opcode::binary, bytes(100000, 0), 2, true);  // ~100 bytes on the wire
+    BOOST_TEST(h.to_client().close_code.value_or(0) == ws::close_code::too_big);
+    BOOST_TEST(h.to_backend().close_code.value_or(0) == ws::close_code::going_away);
+    BOOST_TEST(h.to_backend().messages.size() == 1u);
+  }
+  {
+    session_harness h({.compression = true});
+    h.backend_bytes(encode_frame(ws::opcode::binary, true, bytes{0xff, 0xff, 0xff, 0xff, 0x12}, false, {}, true));
+    BOOST_TEST(h.to_backend().close_code.value_or(0) == ws::close_code::invalid_payload);
+    BOOST_TEST(h.to_client().close_code.value_or(0) == ws::close_code::bad_gateway);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(unmasked_client_frame_closes_1002) {
   session_harness h;
   h.client_bytes(encode_frame(ws::opcode::text, true, to_bytes("hi"), /*masked=*/false));
