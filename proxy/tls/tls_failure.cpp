@@ -23,6 +23,8 @@ tls_failure tls_failure_of(const error_code& ec, bool timed_out) {
     return tls_failure::other;
   }
   switch (ERR_GET_REASON(e)) {
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:  // TCP closed without a word
+      return tls_failure::closed;
     case SSL_R_HTTP_REQUEST:
     case SSL_R_HTTPS_PROXY_REQUEST:
     case SSL_R_WRONG_VERSION_NUMBER:

@@ -23,6 +23,7 @@ BOOST_AUTO_TEST_CASE(reasons) {
   BOOST_CHECK(tls_failure_of(ssl_error(SSL_R_HTTP_REQUEST), true) == tls_failure::timeout);
   BOOST_CHECK(tls_failure_of(boost::asio::error::eof, false) == tls_failure::closed);
   BOOST_CHECK(tls_failure_of(boost::asio::error::connection_reset, false) == tls_failure::closed);
+  BOOST_CHECK(tls_failure_of(ssl_error(SSL_R_UNEXPECTED_EOF_WHILE_READING), false) == tls_failure::closed);
   BOOST_CHECK(tls_failure_of(ssl_error(SSL_R_HTTP_REQUEST), false) == tls_failure::not_tls);
   BOOST_CHECK(tls_failure_of(ssl_error(SSL_R_WRONG_VERSION_NUMBER), false) == tls_failure::not_tls);
   BOOST_CHECK(tls_failure_of(ssl_error(SSL_R_UNSUPPORTED_PROTOCOL), false) == tls_failure::protocol_version);
