@@ -255,9 +255,9 @@ void check_known_exchange(const fields& f, std::size_t heartbeats, ms outage) {
   BOOST_CHECK_EQUAL(num(f, "app_heartbeats_sent"), heartbeats);
   BOOST_CHECK_EQUAL(num(f, "app_heartbeats_answered"), 1u);
   BOOST_CHECK_EQUAL(num(f, "reconnects"), 1u);
-  // From the loss (at the kill) to the new upstream: the sleep, plus at most
-  // a backoff step and a connect; generous for a loaded machine.
-  BOOST_CHECK_GE(num(f, "outage_ms"), static_cast<std::uint64_t>(outage.count()) - 20);
+  // From the loss (seen soon after the kill) to the new upstream: about the
+  // sleep, plus a backoff step and a connect; generous for a loaded machine.
+  BOOST_CHECK_GE(num(f, "outage_ms"), static_cast<std::uint64_t>(outage.count()) / 2);
   BOOST_CHECK_LT(num(f, "outage_ms"), static_cast<std::uint64_t>(outage.count()) + 2000);
   // The session lasted the outage plus the heartbeat's 500 ms of silence.
   BOOST_CHECK_GE(num(f, "duration_ms"), num(f, "outage_ms") + 480);
