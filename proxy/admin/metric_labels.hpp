@@ -29,6 +29,19 @@ enum class handshake_failure {
   upstream_rejected,
 };
 
+/// Why a client's TLS handshake failed (tls/tls_failure.hpp sorts
+/// OpenSSL's errors into these): a bounded set an operator can act on.
+enum class tls_failure {
+  timeout,             // not done within limits.handshake_timeout
+  closed,              // the client went away mid-handshake (scanners, health checks)
+  not_tls,             // plain HTTP or other bytes on a TLS port
+  protocol_version,    // no TLS version in common (tls.min_version)
+  no_shared_cipher,    // no cipher suite, group or signature algorithm in common
+  client_certificate,  // a client certificate missing or not verified (tls.client_ca)
+  certificate_rejected,  // the client rejected tether's certificate (expired, unknown CA)
+  other,
+};
+
 template <class E>
 struct label_of;
 
@@ -86,6 +99,15 @@ struct label_of<handshake_failure> {
   static constexpr std::array<const char*, 8> values{
       "tls",       "timeout",    "bad_request",          "not_found",
       "forbidden", "overloaded", "upstream_unreachable", "upstream_rejected"};
+};
+
+template <>
+struct label_of<tls_failure> {
+  static constexpr const char* name = "reason";
+  static constexpr std::array<const char*, 8> values{
+      "timeout",          "closed",             "not_tls",
+      "protocol_version", "no_shared_cipher",   "client_certificate",
+      "certificate_rejected", "other"};
 };
 
 /// The name of one value of a label ("upstream_rejected").

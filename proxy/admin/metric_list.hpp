@@ -36,7 +36,11 @@
 
 #define TETHER_LISTENER_METRICS(X)                                                                \
   X(handshake_failures, "tether_handshake_failures_total", by<handshake_failure>,                \
-    "Connections that failed before a session started.")
+    "Connections that failed before a session started.")                                         \
+  X(tls_handshakes, "tether_tls_handshakes_total", counter,                                      \
+    "Client TLS handshakes completed.")                                                          \
+  X(tls_handshake_failures, "tether_tls_handshake_failures_total", by<tls_failure>,              \
+    "Client TLS handshakes failed, by reason.")
 
 // Gauges of a listener that every worker moves (one shared atomic each, set
 // once per connection, never per message): X(member, name, help).

@@ -49,6 +49,7 @@ awaitable<std::pair<error_code, error_code>> relay_message(
       }
       progress.touch();
       msg.body().size = body_piece - msg.body().size;
+      (IsRequest ? progress.request_bytes : progress.response_bytes) += msg.body().size;
       // No bytes this time: a null buffer, because an empty one would be
       // written as the last chunk.
       msg.body().data = msg.body().size > 0 ? piece.get() : nullptr;
@@ -95,6 +96,8 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
     stats.http_requests[class_of_status(static_cast<unsigned>(status))].add();
     cache.leg.reset();
     auto res = ws::make_error_response(status, client_version, why);
+    progress.status = static_cast<unsigned>(status);
+    progress.response_bytes = res.body().size();
     co_await http::async_write(client, res, use_tuple);
   };
 
@@ -217,6 +220,7 @@ awaitable<http_outcome> proxy_http(transport& client, beast::flat_buffer& client
   res.version(client_version);
   res.keep_alive(keep);
   stats.http_requests[class_of_status(res.result_int())].add();
+  progress.status = res.result_int();
   auto [rrec, rwec] = co_await relay_message<false>(*cache.leg, cache.buffer, rp, client, progress);
   if (rrec || rwec || !upstream_keep_alive || until_eof) {
     cache.leg.reset();

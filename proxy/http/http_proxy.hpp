@@ -34,6 +34,10 @@ struct http_progress {
   bool connecting = false;         // opening the upstream: connect_timeout governs
   bool awaiting_upstream = false;  // the request is out; no response header yet
   bool timed_out = false;          // set by the timer before it closes a side
+  // For the access log: the status answered (0: none) and body bytes each way.
+  unsigned status = 0;
+  std::uint64_t request_bytes = 0;
+  std::uint64_t response_bytes = 0;
   void touch() { last = std::chrono::steady_clock::now(); }
 };
 
@@ -56,6 +60,8 @@ class http_passthrough {
   /// one, and both go.
   bool end_if_idle(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::duration idle,
                    transport* client);
+  /// The last exchange's progress (status, body bytes), for the access log.
+  const http_progress& progress() const { return progress_; }
 
  private:
   http_upstream_cache cache_;

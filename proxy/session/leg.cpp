@@ -237,15 +237,18 @@ void leg::send_control(ws::opcode op, std::span<const std::uint8_t> payload) {
   send_frame(op, true, payload);
 }
 
-void leg::note_end(std::uint16_t code, leg_end::closer by, const char* why) {
+void leg::note_end(std::uint16_t code, leg_end::closer by, const char* why, std::string_view reason) {
   if (end_.by == leg_end::closer::none) {
-    end_ = {code, by, why};
+    end_.code = code;
+    end_.by = by;
+    end_.why = why;
+    end_.reason = reason;
   }
 }
 
-void leg::note_close_received(std::uint16_t code) {
+void leg::note_close_received(std::uint16_t code, std::string_view reason) {
   close_received = true;
-  note_end(code, leg_end::closer::peer, "");
+  note_end(code, leg_end::closer::peer, "", reason);
 }
 
 void leg::send_close(std::uint16_t code, std::string_view reason, const char* why) {
@@ -258,7 +261,7 @@ void leg::send_close(std::uint16_t code, std::string_view reason, const char* wh
     abort(why);
     return;
   }
-  note_end(code, leg_end::closer::tether, why);
+  note_end(code, leg_end::closer::tether, why, code == ws::close_code::no_status ? std::string_view{} : reason.substr(0, 123));
   std::uint8_t body[125];
   std::size_t n = 0;
   if (code != ws::close_code::no_status) {
@@ -369,8 +372,8 @@ void leg::pump_read() {
     }
     if (st == io_status::eof || st == io_status::error) {
       eof_seen_ = st == io_status::eof;
-      note_end(ws::close_code::abnormal, leg_end::closer::peer,
-               eof_seen_ ? "connection closed" : "connection failed");
+      const char* what = eof_seen_ ? "connection closed" : "connection failed";
+      note_end(ws::close_code::abnormal, leg_end::closer::peer, what, what);
       if (!closed_ && !reading_done) {
         reading_done = true;
         owner_.on_leg_read_end(*this);
@@ -498,7 +501,8 @@ void leg::finish_close(bool failed) {
   }
   closed_ = true;
   failed_ = failed_ || failed;
-  note_end(ws::close_code::abnormal, leg_end::closer::peer, failed ? "connection failed" : "");
+  const char* what = failed ? "connection failed" : "";
+  note_end(ws::close_code::abnormal, leg_end::closer::peer, what, what);
   lingering_ = false;
   io_->close();
   wake();
@@ -510,7 +514,7 @@ void leg::close_after_flush() {
 }
 
 void leg::abort(const char* why) {
-  note_end(ws::close_code::abnormal, leg_end::closer::tether, why);
+  note_end(ws::close_code::abnormal, leg_end::closer::tether, why, {});
   finish_close(false);
 }
 

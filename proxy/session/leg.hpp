@@ -59,6 +59,9 @@ struct leg_end {
   std::uint16_t code = 0;  // 1006 when the connection ended without a close frame
   closer by = closer::none;
   const char* why = "";  // tether's reason, when tether began it
+  /// The first close frame's reason text; for an end without one, what
+  /// happened to the connection ("connection failed"). Set once per leg.
+  std::string reason;
 };
 
 class leg final : public pollable {
@@ -120,7 +123,7 @@ class leg final : public pollable {
   /// tether closes when it is the first to.
   void send_close(std::uint16_t code, std::string_view reason, const char* why = "");
   /// The peer's close frame arrived.
-  void note_close_received(std::uint16_t code);
+  void note_close_received(std::uint16_t code, std::string_view reason = {});
   const leg_end& end() const { return end_; }
 
   bool close_sent() const { return close_sent_; }
@@ -168,7 +171,7 @@ class leg final : public pollable {
   void drain_linger();
   void write_out();
   void finish_close(bool failed);
-  void note_end(std::uint16_t code, leg_end::closer by, const char* why);
+  void note_end(std::uint16_t code, leg_end::closer by, const char* why, std::string_view reason);
 
   worker& worker_;
   leg_owner& owner_;

@@ -20,22 +20,32 @@
 #include <span>
 #include <vector>
 
+#include "admin/metrics.hpp"
 #include "session/leg.hpp"
 #include "ws/ws_frame.hpp"
 
 namespace tether {
-
-struct counter;
 
 /// Frames up to this size are relayed whole (held until complete), so that a
 /// leg that dies mid-frame never leaves half a message on the other leg.
 /// Larger frames stream through piecewise.
 inline constexpr std::uint64_t frame_hold_limit = 64 * 1024;
 
+/// A route's counter (this worker's shard) and the session's own tally
+/// (for its access-log line), counted together.
+struct relay_counter {
+  counter& route;
+  std::uint64_t& session;
+  void add(std::uint64_t n = 1) {
+    route.add(n);
+    session += n;
+  }
+};
+
 /// The direction's two counters: payload bytes and messages relayed.
 struct relay_counts {
-  counter& bytes;
-  counter& messages;
+  relay_counter bytes;
+  relay_counter messages;
 };
 
 class relay_direction {

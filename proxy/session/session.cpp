@@ -10,7 +10,9 @@
 
 #include "http/forwarding.hpp"
 #include "http/http_proxy.hpp"
+#include "server/logging.hpp"
 #include "server/worker.hpp"
+#include "tls/tls_failure.hpp"
 #include "ws/deflate_negotiation.hpp"
 #include "ws/ws_handshake.hpp"
 
@@ -19,6 +21,9 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t max_request_header = 16 * 1024;
+/// Failed-handshake lines a worker writes a second at most (the metric
+/// counts every failure; the log needs examples, not a copy of a flood).
+constexpr std::uint32_t handshake_log_lines_per_second = 10;
 
 }  // namespace
 
@@ -73,8 +78,17 @@ void session::start() {
 
 void session::fail_handshake(handshake_failure why, std::string_view detail) {
   listener_->stats().shards[worker_.index()].handshake_failures[why].add();
-  spdlog::info("{}: handshake from {} failed: {}{}{}", listener_->name(), client_ip_, to_string(why),
-               detail.empty() ? "" : ": ", detail);
+  // Per worker thread: a flood of bad handshakes costs a few lines a second.
+  static thread_local log_limiter limit(handshake_log_lines_per_second);
+  const auto v = limit.check(steady::now());
+  if (v.suppressed > 0) {
+    spdlog::info("failed handshake lines suppressed: {} (more than {} a second on a worker)", v.suppressed,
+                 handshake_log_lines_per_second);
+  }
+  if (v.log) {
+    spdlog::info("{}: handshake from {} failed: {}{}{}", listener_->name(), client_ip_, to_string(why),
+                 detail.empty() ? "" : ": ", detail);
+  }
 }
 
 awaitable<void> session::run() {
@@ -84,12 +98,15 @@ awaitable<void> session::run() {
     worker_.wheel().schedule(*this, deadline_);
   }
   if (auto tls = listener_->tls()) {
+    auto& shard = listener_->stats().shards[worker_.index()];
     if (auto ec = co_await client_io_->tls_accept(tls->context())) {
+      shard.tls_handshake_failures[tls_failure_of(ec, timed_out_)].add();
       fail_handshake(timed_out_ ? handshake_failure::timeout : handshake_failure::tls, ec.message());
       client_io_->close();
       phase_ = phase::done;
       co_return;
     }
+    shard.tls_handshakes.add();
     if (!tls->record_offload()) {
       openssl_records_ = true;
       client_io_->keep_records_in_openssl();
@@ -169,9 +186,17 @@ awaitable<bool> session::serve_http(beast::flat_buffer& buffer) {
     if (http_ != nullptr) {
       worker_.wheel().schedule(*this, steady::now() + idle);
     }
+    // Kept for the access line: serve() rewrites the target for the upstream.
+    const bool access = rt_->cfg().log.access;
+    const std::string method = access ? std::string(req.method_string()) : std::string();
+    const std::string target = access ? std::string(req.target()) : std::string();
+    const auto began = steady::now();
     const auto outcome = co_await http.serve(*client_io_, buffer, parser, *route_, client_ip_,
                                              listener_->tls() != nullptr,
                                              route_->stats->shards[worker_.index()]);
+    if (access) {
+      log_http_access(method, target, http, began);
+    }
     http_ = nullptr;
     phase_ = phase::handshake;
     worker_.wheel().cancel(*this);

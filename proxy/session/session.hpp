@@ -122,6 +122,27 @@ class session final : public std::enable_shared_from_this<session>,
   steady::time_point started_ = steady::now();
   std::size_t reconnects_ = 0;
 
+  // The session's own tallies for its access-log line (session_access.cpp):
+  // plain integers, counted where the route's metrics are.
+  struct tallies {
+    std::uint64_t messages_to_upstream = 0;
+    std::uint64_t bytes_to_upstream = 0;
+    std::uint64_t messages_to_client = 0;
+    std::uint64_t bytes_to_client = 0;
+    std::uint32_t pings_sent[2] = {0, 0};          // by leg_kind
+    std::uint32_t heartbeat_timeouts[2] = {0, 0};  // by leg_kind
+    std::uint32_t app_heartbeats_sent = 0;
+    std::uint32_t app_heartbeats_answered = 0;
+    steady::duration outage{};  // outages ended so far
+  } tally_;
+  /// The access-log line of a finished session (log.access).
+  void log_access() const;
+  /// The access-log line of a plain HTTP exchange.
+  void log_http_access(std::string_view method, std::string_view target, const http_passthrough& http,
+                       steady::time_point began) const;
+  /// The outage under way is over (restored, given up or abandoned): count it.
+  void end_outage();
+
   // The handshake, kept for reconnects as text (the client's own header is
   // not kept: the upstream request carries everything a reconnect needs).
   std::string upstream_request_;

@@ -141,6 +141,7 @@ awaitable<void> session::reconnect() {
 
 void session::restore(upstream_attempt up) {
   const auto outage = std::chrono::duration<double>(steady::now() - outage_start_).count();
+  end_outage();
   stats_->upstream_reconnects[reconnect_result::success].add();
   ++reconnects_;
   stats_->upstream_outage.observe(outage);
@@ -173,6 +174,9 @@ void session::restore(upstream_attempt up) {
 
 void session::give_up(std::uint16_t code, const char* reason) {
   spdlog::info("route {}: closing client {} with {}: {}", route_->cfg->name, client_ip_, code, reason);
+  if (upstream_state_ == upstream_state::lost) {
+    end_outage();
+  }
   upstream_state_ = upstream_state::gone;
   clear_buffer();
   client_->send_close(code, reason, reason);
@@ -185,12 +189,15 @@ void session::stop_reconnecting() {
     return;
   }
   // Nobody left to reconnect for.
+  end_outage();
   upstream_state_ = upstream_state::gone;
   clear_buffer();
   if (backoff_timer_) {
     backoff_timer_->cancel();
   }
 }
+
+void session::end_outage() { tally_.outage += steady::now() - outage_start_; }
 
 bool session::wants_replay_copy() const {
   const auto& rc = route_->cfg->reconnect;

@@ -15,19 +15,6 @@ constexpr std::size_t high_water = 512 * 1024;
 /// How long tether waits for the peer's answer to a close frame it sent.
 constexpr auto close_timeout = std::chrono::seconds(5);
 
-/// Who began a leg's end: its peer (`peer`), or tether and why.
-std::string closed_by(const leg_end& e, std::string_view peer) {
-  switch (e.by) {
-    case leg_end::closer::peer:
-      return std::string(peer);
-    case leg_end::closer::tether:
-      return fmt::format("tether({})", e.why);
-    case leg_end::closer::none:
-      break;
-  }
-  return "none";
-}
-
 }  // namespace
 
 void session::start_relay(std::unique_ptr<byte_stream> client, upstream_attempt up,
@@ -186,15 +173,15 @@ struct session::upstream_side {
 void session::on_client_bytes(std::span<std::uint8_t> in) {
   client_side policy{*this};
   from_client_.feed(*client_, in, policy,
-                    {stats_->bytes[direction::client_to_upstream],
-                     stats_->messages[direction::client_to_upstream]});
+                    {{stats_->bytes[direction::client_to_upstream], tally_.bytes_to_upstream},
+                     {stats_->messages[direction::client_to_upstream], tally_.messages_to_upstream}});
 }
 
 void session::on_upstream_bytes(leg& up, std::span<std::uint8_t> in) {
   upstream_side policy{*this, up};
   from_upstream_.feed(up, in, policy,
-                      {stats_->bytes[direction::upstream_to_client],
-                       stats_->messages[direction::upstream_to_client]});
+                      {{stats_->bytes[direction::upstream_to_client], tally_.bytes_to_client},
+                       {stats_->messages[direction::upstream_to_client], tally_.messages_to_client}});
 }
 
 void session::client_protocol_error(std::uint16_t code, const char* reason) {
@@ -228,6 +215,7 @@ bool session::answer(std::span<const std::uint8_t> payload) {
     if (hit) {
       client_->inject(ws::opcode::text, expand_now_ms(rules[i].reply));
       stats_->app_heartbeats_answered.add();
+      ++tally_.app_heartbeats_answered;
       return true;
     }
   }
@@ -243,11 +231,11 @@ void session::on_client_control(const ws::frame_header& h, std::span<const std::
     case ws::opcode::pong:
       return;
     case ws::opcode::close: {
-      client_->note_close_received(p.close_code());
       client_->reading_done = true;
       const auto code = p.close_code();
       const auto reason = p.close_reason();
       const std::string_view why(reinterpret_cast<const char*>(reason.data()), reason.size());
+      client_->note_close_received(code, why);
       if (upstream_state_ == upstream_state::open && !upstream_->close_sent()) {
         // The client starts the closing handshake: pass it on, and answer
         // the client with whatever the backend answers.
@@ -281,11 +269,11 @@ void session::on_upstream_control(leg& up, const ws::frame_header& h, std::span<
     case ws::opcode::pong:
       return;
     case ws::opcode::close: {
-      up.note_close_received(p.close_code());
       up.reading_done = true;
       const auto code = p.close_code();
       const auto reason = p.close_reason();
       const std::string_view why(reinterpret_cast<const char*>(reason.data()), reason.size());
+      up.note_close_received(code, why);
       if (up.close_sent()) {
         // The backend answers a close that came from the client (or from tether).
         up.close_after_flush();
@@ -367,13 +355,7 @@ void session::finish_if_done() {
   // Let go after the current batch of events: a leg may still be on the stack.
   net::post(worker_.ioc(), [self = std::move(self_)] {});
   if (rt_->cfg().log.access) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
-    const auto& ce = client_->end();
-    const auto& ue = upstream_ ? upstream_->end() : leg_end{};
-    spdlog::info("access listener={} route={} client={} target={} duration_ms={} reconnects={} "
-                 "client_close={} client_closed_by={} upstream_close={} upstream_closed_by={}",
-                 listener_->name(), route_->cfg->name, client_ip_, client_target_, ms, reconnects_,
-                 ce.code, closed_by(ce, "client"), ue.code, closed_by(ue, "upstream"));
+    log_access();
   }
 }
 

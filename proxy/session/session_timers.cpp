@@ -38,6 +38,7 @@ bool session::check_leg(leg& l, const leg_heartbeat_config& c, leg_kind kind,
     l.send_control(ws::opcode::ping, {});
     l.heartbeat.ping_sent(now);
     stats_->pings_sent[kind].add();
+    ++tally_.pings_sent[static_cast<std::size_t>(kind)];
   }
   return action == heartbeat_action::peer_dead;
 }
@@ -81,6 +82,7 @@ void session::on_timer(steady::time_point now) {
   const auto& hb = route_->cfg->heartbeat;
   if (check_leg(*client_, hb.client, leg_kind::client, now)) {
     stats_->heartbeat_timeouts[leg_kind::client].add();
+    ++tally_.heartbeat_timeouts[static_cast<std::size_t>(leg_kind::client)];
     spdlog::info("route {}: client {} silent past pong_timeout, dropped", route_->cfg->name, client_ip_);
     client_->abort("heartbeat timeout");
     client_gone(ws::close_code::going_away, "client heartbeat timeout");
@@ -89,6 +91,7 @@ void session::on_timer(steady::time_point now) {
   if (upstream_state_ == upstream_state::open &&
       check_leg(*upstream_, hb.upstream, leg_kind::upstream, now)) {
     stats_->heartbeat_timeouts[leg_kind::upstream].add();
+    ++tally_.heartbeat_timeouts[static_cast<std::size_t>(leg_kind::upstream)];
     spdlog::info("route {}: upstream of client {} silent past pong_timeout, treated as lost",
                  route_->cfg->name, client_ip_);
     upstream_->abort("heartbeat timeout");
@@ -100,6 +103,7 @@ void session::on_timer(steady::time_point now) {
       heartbeat_action::send_app_heartbeat) {
     client_->inject(ws::opcode::text, expand_now_ms(app->message));
     stats_->app_heartbeats_sent.add();
+    ++tally_.app_heartbeats_sent;
   }
   schedule_next(now);
 }

@@ -78,8 +78,8 @@ BOOST_AUTO_TEST_CASE(client_protocol_error_is_logged_and_in_the_access_line) {
     BOOST_CHECK_MESSAGE(!why.empty(), "no line explains the 1002");
     c.wait_eof(3000ms);
     const auto access = log.wait_line({"access ", "route=r", "client_close=1002",
-                                       "client_closed_by=tether(reserved bits set)", "upstream_close=1001",
-                                       "upstream_closed_by=tether(client protocol error)"});
+                                       "client_closed_by=\"tether(reserved bits set)\"", "upstream_close=1001",
+                                       "upstream_closed_by=\"tether(client protocol error)\""});
     BOOST_CHECK_MESSAGE(!access.empty(), "no access line with both legs' ends");
     // The same ends, counted.
     BOOST_CHECK_EQUAL(t.metric("tether_closes_total{route=\"r\",leg=\"client\",code=\"1002\"}"), 1.0);
@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(backend_close_is_credited_to_the_backend) {
     auto closed = c->wait_close();
     BOOST_REQUIRE(closed);
     BOOST_CHECK_EQUAL(closed->first, 4001);
-    const auto access = log.wait_line({"access ", "client_close=4001", "client_closed_by=tether(upstream closed)",
+    const auto access = log.wait_line({"access ", "client_close=4001", "client_closed_by=\"tether(upstream closed)\"",
                                        "upstream_close=4001", "upstream_closed_by=upstream"});
     BOOST_CHECK_MESSAGE(!access.empty(), "no access line crediting the backend");
     // An application code counts as "other": the label set stays bounded.
