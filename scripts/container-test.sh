@@ -33,6 +33,7 @@ sed "s/HARD_NOFILE/$(ulimit -Hn)/g" deploy/podman/containers.conf > "$work/conta
 export CONTAINERS_CONF=$work/containers.conf
 
 step "base images"
+scripts/setup.sh --deploy
 scripts/deploy-base-images.sh
 
 step "build from git archive HEAD ($(git rev-parse --short HEAD))"

@@ -25,7 +25,7 @@ make_image() {  # tag, extra mmdebstrap options...
   local tar; tar=$(mktemp --suffix=.tar)
   nice -n 5 mmdebstrap --quiet --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --customize-hook="$clean_hook" "$@" bookworm "$tar" "$sources"
-  podman import --change 'CMD ["bash"]' "$tar" "$tag" >/dev/null
+  podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["bash"]' "$tar" "$tag" >/dev/null
   rm -f "$tar"
   echo "base: $tag made"
 }
