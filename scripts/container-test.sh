@@ -82,7 +82,7 @@ step "a pod: demo backend on localhost:8080, tether on :8443"
 podman pod create --name "$pod" >/dev/null
 podman run -d --pod "$pod" --name "$pod-backend" "$backend_image" >/dev/null
 podman run -d --pod "$pod" --name "$pod-tether" -v "$work/tls:/etc/tether/tls:ro,Z" "$image" >/dev/null
-ip=$(podman inspect --format '{{.NetworkSettings.IPAddress}}' "$(podman pod inspect --format '{{.InfraContainerID}}' "$pod")")
+ip=$(podman inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(podman pod inspect --format '{{.InfraContainerID}}' "$pod")")
 [[ -n $ip ]] || fail "no pod IP"
 for _ in $(seq 50); do
   [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$ip:9901/readyz") == 200 ]] && break
@@ -116,6 +116,7 @@ podman logs "$pod-tether" 2>&1 | tail -3
 podman pod rm -f -t 0 "$pod" >/dev/null
 
 if (( kube )); then
+  step "sidecar manifests under podman kube play"
   bash tests/deploy/kube-play-test.sh "$image" "$backend_image" "$work"
 fi
 step "all container checks passed"
