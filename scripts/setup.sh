@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tether needs to build, test and run on Debian 12 (as root).
 # Idempotent: does nothing when every package is already there.
-# Usage: scripts/setup.sh [--tests] [--fuzz]
+# Usage: scripts/setup.sh [--tests] [--fuzz] [--deploy]
 set -euo pipefail
 
 packages=(
@@ -13,7 +13,12 @@ packages=(
 for arg in "$@"; do
   case "$arg" in
     # prometheus brings promtool, which checks the metrics and the alert rules.
-    --tests) packages+=(python3-websockets chromium prometheus) ;;
+    # python3-yaml, unzip and systemd: the deploy.* tests (kubectl and helm
+    # come from npm, tests/deploy/tools.sh).
+    --tests) packages+=(python3-websockets chromium prometheus python3-yaml unzip systemd) ;;
+    # scripts/container-test.sh: podman with runc (crun 1.8 refuses hybrid
+    # cgroups), catatonit for pods, mmdebstrap for the base images.
+    --deploy) packages+=(podman runc catatonit mmdebstrap python3-websockets python3-yaml unzip) ;;
     # libFuzzer ships in clang's runtime package; llvm-14 brings the symbolizer.
     --fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
     *) echo "setup: unknown option $arg" >&2; exit 2 ;;
