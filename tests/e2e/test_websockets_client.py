@@ -5,7 +5,7 @@ talks wss:// to the tether binary in front of the demo backend.
 Checks: text and binary echo byte-exact, a 512 KiB message, subprotocol
 negotiation, the backend's time push, a client close with 4000 "bye",
 client-leg pings on an idle connection, and byte-exact 1 MiB echoes with
-permessage-deflate negotiated on the client leg.
+permessage-deflate negotiated on the client leg, over wss:// and ws://.
 """
 import asyncio
 import json
@@ -61,7 +61,7 @@ class Suite:
         self.ssl = ssl.create_default_context(cafile=os.path.join(args.certs, "ca.crt"))
         self.backend = e2e.start_backend(args, push_interval=1)
         cfg = {
-            "listeners": [e2e.listener("main", tls=e2e.tls_block(args))],
+            "listeners": [e2e.listener("main", tls=e2e.tls_block(args)), e2e.listener("plain")],
             "admin": {"bind": "127.0.0.1:0"},
             "log": {"level": "info", "format": "text"},
             "shutdown": {"drain_timeout": "1s"},
@@ -74,15 +74,18 @@ class Suite:
                  "limits": {"max_message_size": "4MiB"}},
             ],
         }
-        self.tether = e2e.Tether(args, cfg)
+        self.tether = e2e.Tether(args, cfg, listeners=("main", "plain"))
         self.port = self.tether.port("main")
 
-    def connect(self, path="/echo", **kw):
+    def connect(self, path="/echo", tls=True, **kw):
         kw.setdefault("ping_interval", None)  # our own pings would hide tether's
         kw.setdefault("max_size", 8 * 1024 * 1024)
         kw.setdefault("open_timeout", STEP)
         kw.setdefault("close_timeout", 3)
         kw.setdefault("compression", None)
+        if not tls:
+            port = self.tether.port("plain")
+            return websockets.connect("ws://127.0.0.1:%d%s" % (port, path), **kw)
         return websockets.connect(
             "wss://localhost:%d%s" % (self.port, path), ssl=self.ssl,
             host="127.0.0.1", port=self.port, server_hostname="localhost", **kw)
@@ -166,7 +169,11 @@ class Suite:
         e2e.expect(not timeouts, "heartbeat timeouts on a live client: %r" % timeouts)
 
     async def deflate_large(self):
-        async with self.connect(compression="deflate") as ws:
+        await self.deflate_large_over(True)
+        await self.deflate_large_over(False)
+
+    async def deflate_large_over(self, tls):
+        async with self.connect(compression="deflate", tls=tls) as ws:
             e2e.log("extensions negotiated on the client leg: %s" %
                     [type(x).__name__ for x in ws.extensions])
             # tether answers the offer, with no context takeover either way
