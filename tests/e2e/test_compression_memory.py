@@ -12,6 +12,8 @@ freed blocks are reused at once): its redzones and shadow memory put about
 absolute bound here is the ASan figure's (MAX_ASAN_BYTES); run the script
 with --tether pointing to a release build for the 6 KiB target
 (TETHER_MEMORY_TARGET=6144), as bench/RESULTS.md records.
+TETHER_MEMORY_CONTEXT_TAKEOVER=1 turns context takeover on both ways and
+only reports the figures (each session's client leg then keeps an inflater).
 """
 import asyncio
 import os
@@ -26,6 +28,7 @@ import e2e_support as e2e  # noqa: E402
 SESSIONS = 2000
 MAX_ASAN_BYTES = 10 * 1024
 TARGET_BYTES = int(os.environ.get("TETHER_MEMORY_TARGET", MAX_ASAN_BYTES))
+TAKEOVER = os.environ.get("TETHER_MEMORY_CONTEXT_TAKEOVER") == "1"
 MESSAGE = ('{"type":"quote","symbol":"ACME","bid":101.25,"ask":101.5,"pad":"%s"}' % ("x" * 200)).encode()
 
 
@@ -80,6 +83,8 @@ class Suite:
             "routes": [{"name": "echo", "match": {"path": "/"},
                         "upstream": {"url": self.backend.url}}],
         }
+        if TAKEOVER:
+            cfg["defaults"]["compression"] = {"context_takeover": True}
         self.cfg = cfg
         self.tether = None
         self.port = 0
@@ -141,7 +146,10 @@ class Suite:
         plain = self.run_in("tether_plain", False)
         deflated = self.run_in("tether_deflate", True)
         e2e.log("idle wss:// session: %.0f B without compression, %.0f B with "
-                "permessage-deflate negotiated and one message relayed" % (plain, deflated))
+                "permessage-deflate negotiated and one message relayed%s" %
+                (plain, deflated, " (context takeover)" if TAKEOVER else ""))
+        if TAKEOVER:
+            return
         e2e.expect(deflated < TARGET_BYTES,
                    "%.0f B per idle compressed session, target %d B" % (deflated, TARGET_BYTES))
         e2e.expect(deflated - plain < 1024,
