@@ -131,7 +131,9 @@ ws::inflater::result leg::inflate_message(std::span<const std::uint8_t> in,
     }
     i = own_inflater_.get();
   }
-  return i->inflate(in, out, parser_.max_message_size(), deflate_.receive_reset);
+  const auto r = i->inflate(in, out, parser_.max_message_size(), deflate_.receive_reset);
+  inflated_alone_ = deflate_.receive_reset && !i->ended_stream();
+  return r;
 }
 
 std::vector<std::uint8_t>& leg::inflate_buffer() { return worker_.codecs().inflated; }

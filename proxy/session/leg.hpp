@@ -99,6 +99,15 @@ class leg final : public pollable {
   ws::inflater::result inflate_message(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
   /// The worker's buffer for an inflated message (valid until the next).
   std::vector<std::uint8_t>& inflate_buffer();
+  /// The message inflate_message last inflated stands alone: its sender
+  /// keeps no context, and it does not end the deflate stream.
+  bool inflated_alone() const { return inflated_alone_; }
+  /// A compressed message that stands alone, from a sender whose window
+  /// this leg's peer accepts, may be sent on as it came (no deflate).
+  bool takes_compressed_from(const ws::deflate_params& source) const {
+    return deflate_.on && deflate_.send_reset && source.receive_reset &&
+           source.receive_window_bits <= deflate_.send_window_bits;
+  }
   /// A whole data frame already in wire form: header and payload, masked
   /// when this leg faces a server. From direct_write_min bytes, when nothing
   /// is queued ahead of it, it is written straight from `frame` and only what
@@ -202,6 +211,7 @@ class leg final : public pollable {
   leg_end end_;
   ws::deflate_params deflate_;
   std::uint8_t deflate_level_ = 6;
+  bool inflated_alone_ = false;
   // Only with context takeover, made on first use: a leg that resets per
   // message uses the worker's shared streams.
   std::unique_ptr<ws::deflater> own_deflater_;

@@ -222,6 +222,13 @@ bool relay_direction::finish_compressed(leg& source, ws::opcode op,
     return true;
   }
   policy.forwarded(op, &payload);
+  // Passed on as it came when the sink's peer can inflate it as it is:
+  // inflating it was needed anyway (UTF-8, size, answers), deflating is not.
+  if (payload.size() >= leg::compress_min && source.inflated_alone() &&
+      sink->takes_compressed_from(source.compression())) {
+    sink->send_frame(op, true, compressed, nullptr, /*compressed=*/true);
+    return true;
+  }
   sink->send_message(op, payload);
   return true;
 }

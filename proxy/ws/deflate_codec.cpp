@@ -66,6 +66,7 @@ inflater::result inflater::inflate(std::span<const std::uint8_t> in,
     inflateReset(&z_);
   }
   out.clear();
+  ended_stream_ = false;
   auto r = run(in, out, limit);
   if (r == result::ok) {
     r = run(sync_tail, out, limit);
@@ -99,6 +100,7 @@ inflater::result inflater::run(std::span<const std::uint8_t> in, std::vector<std
       // A final block (BFINAL): anything after it is not deflate data, and
       // the next message starts a new stream.
       inflateReset(&z_);
+      ended_stream_ = true;
       return result::ok;
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {

@@ -46,10 +46,13 @@ class inflater {
   /// the output passes `limit` (a decompression bomb costs at most that).
   result inflate(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                  std::size_t limit, bool reset);
+  /// The last message ended its deflate stream (a block with BFINAL set).
+  bool ended_stream() const { return ended_stream_; }
 
  private:
   result run(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out, std::size_t limit);
   z_stream z_{};
+  bool ended_stream_ = false;
 };
 
 /// A worker's shared streams and scratch buffers (one thread, no locks).

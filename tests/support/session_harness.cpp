@@ -215,6 +215,7 @@ void frame_decoder::feed(std::span<const std::uint8_t> in) {
     }
     if (violation.empty() && fin && message_op_ && message_compressed_) {
       bytes clear;
+      last_compressed = message_;
       if (!inflate_message(std::move(message_), clear)) {
         violation = "invalid deflate data";
         break;
@@ -270,10 +271,12 @@ session_harness::session_harness(options o) : opts_(std::move(o)), rng_(opts_.se
   const auto& route = rt_->route(&rt_->cfg().routes.front());
   ws::deflate_params deflate;
   deflate.on = opts_.compression;
+  ws::deflate_params upstream_deflate = deflate;
+  upstream_deflate.send_window_bits = opts_.upstream_window_bits;
   session_ = session::relay_without_handshake(
       *worker_, rt_, listener_, route, std::make_unique<memory_stream>(client_),
       std::make_unique<memory_stream>(backends_.front()),
-      route.cfg->reconnect.enabled ? upstream_request : "", "/", deflate, deflate);
+      route.cfg->reconnect.enabled ? upstream_request : "", "/", deflate, upstream_deflate);
   poll();
 }
 
@@ -439,6 +442,7 @@ awaitable<upstream_attempt> session_harness::open(const upstream_dial& d) {
   to_backends_.emplace_back(true, opts_.compression);
   out.result = upstream_attempt::status::ok;
   out.deflate.on = opts_.compression;
+  out.deflate.send_window_bits = opts_.upstream_window_bits;
   out.stream = std::make_unique<memory_stream>(backends_.back());
   co_return out;
 }

@@ -66,6 +66,7 @@ class frame_decoder {
   std::string violation;  // empty while everything is well-formed
   bool after_close = false;  // a frame came after the close frame
   std::size_t compressed_messages = 0;  // came with RSV1 (inflated into `messages`)
+  bytes last_compressed;                // the last such message as it came
 
  private:
   bool masked_;
@@ -88,6 +89,8 @@ class session_harness final : public upstream_connector {
     /// permessage-deflate negotiated on both legs (no context takeover), for
     /// every backend including reconnects.
     bool compression = false;
+    /// The window tether may deflate with toward the backends.
+    std::uint8_t upstream_window_bits = 15;
   };
   session_harness() : session_harness(options{}) {}
   explicit session_harness(options o);

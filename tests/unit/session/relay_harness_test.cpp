@@ -4,6 +4,8 @@
 // ends the session with the exact close codes.
 #include <boost/test/unit_test.hpp>
 
+#include <zlib.h>
+
 #include "session_harness.hpp"
 
 using namespace tether;
@@ -219,6 +221,36 @@ BOOST_AUTO_TEST_CASE(compressed_messages_buffered_through_a_reconnect) {
     BOOST_TEST((h.to_backend(1).messages[static_cast<std::size_t>(i - 1)] == ws_message{ws::opcode::text, text(i)}));
   }
   BOOST_TEST(h.to_backend(1).compressed_messages == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(compressed_message_passes_through_when_the_sink_can_take_it) {
+  // A stored (level 0) deflate block: tether's own deflate would shrink it,
+  // so the bytes at the backend show whether it was passed on or redone.
+  const auto clear = to_bytes(std::string(300, 'a'));
+  bytes stored(clear.size() + 64);
+  z_stream z{};
+  deflateInit2(&z, 0, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+  z.next_in = const_cast<Bytef*>(clear.data());
+  z.avail_in = static_cast<uInt>(clear.size());
+  z.next_out = stored.data();
+  z.avail_out = static_cast<uInt>(stored.size());
+  deflate(&z, Z_SYNC_FLUSH);
+  stored.resize(stored.size() - z.avail_out - 4);
+  deflateEnd(&z);
+  for (const std::uint8_t window : {15, 10}) {
+    session_harness h({.compression = true, .upstream_window_bits = window});
+    h.client_bytes(encode_frame(ws::opcode::text, true, stored, true, {1, 2, 3, 4}, true));
+    BOOST_TEST_REQUIRE(h.to_backend().messages.size() == 1u);
+    BOOST_TEST((h.to_backend().messages[0] == ws_message{ws::opcode::text, clear}));
+    BOOST_TEST(h.to_backend().compressed_messages == 1u);
+    if (window == 15) {
+      BOOST_TEST((h.to_backend().last_compressed == stored));  // as it came
+    } else {
+      // The client may have used a 32 KiB window; the backend accepts 1 KiB:
+      // inflated and deflated again, within 1 KiB.
+      BOOST_TEST(h.to_backend().last_compressed.size() < stored.size() / 4);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(compressed_bomb_closes_1009_and_bad_data_1007) {
