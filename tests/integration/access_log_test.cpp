@@ -13,6 +13,7 @@
 
 #include "extra_handshake.hpp"
 #include "server/logging.hpp"
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
 using namespace tt;
@@ -24,26 +25,14 @@ using fields = std::map<std::string, std::string>;
 /// Collects tether's log lines (info) while it lives, formatted as tether
 /// writes them to stderr for `format` once use_format() is called (tether's
 /// start sets every sink's format to the test's default).
-class log_capture {
+class access_log : public log_capture {
  public:
-  explicit log_capture(std::string format) : format_(std::move(format)) {
-    sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1024);
-    tether::log_config c;
-    c.level = "info";
-    tether::setup_logging(c);
-    spdlog::get("tether")->sinks().push_back(sink_);
-    ::setenv("TETHER_TEST_LOG", "info", 1);
-  }
-  ~log_capture() {
-    ::unsetenv("TETHER_TEST_LOG");
-    auto& sinks = spdlog::get("tether")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
+  explicit access_log(std::string format) : log_capture(1024), format_(std::move(format)) {}
   /// After tether started: this sink formats as log.format says.
   void use_format() {
     tether::log_config c;
     c.format = format_;
-    sink_->set_formatter(tether::make_log_formatter(c));
+    sink().set_formatter(tether::make_log_formatter(c));
   }
   /// The fields of the `n`-th access line (0-based), parsed from its text or
   /// JSON form; empty when it does not come within `timeout`.
@@ -52,7 +41,7 @@ class log_capture {
     wait_until(
         [&] {
           lines.clear();
-          for (const auto& line : sink_->last_formatted()) {
+          for (const auto& line : this->lines()) {
             const bool is_access = format_ == "json" ? line.find("\"msg\":\"access\"") != std::string::npos
                                                      : line.find(" info access ") != std::string::npos;
             if (is_access) {
@@ -151,7 +140,6 @@ class log_capture {
   }
 
   std::string format_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
 };
 
 /// Every field a session's line has, in the order tether writes them.
@@ -269,7 +257,7 @@ void check_known_exchange(const fields& f, std::size_t heartbeats, ms outage) {
 BOOST_AUTO_TEST_SUITE(access_log_test)
 
 BOOST_AUTO_TEST_CASE(session_line_in_text_when_the_client_closes) {
-  log_capture log("text");
+  access_log log("text");
   test_backend backend;
   {
     tether_instance t(session_config(backend, "text"));
@@ -293,7 +281,7 @@ BOOST_AUTO_TEST_CASE(session_line_in_text_when_the_client_closes) {
 }
 
 BOOST_AUTO_TEST_CASE(session_line_in_json_when_the_backend_closes) {
-  log_capture log("json");
+  access_log log("json");
   test_backend backend;
   {
     tether_instance t(session_config(backend, "json"));
@@ -323,7 +311,7 @@ BOOST_AUTO_TEST_CASE(session_line_in_json_when_the_backend_closes) {
 BOOST_AUTO_TEST_CASE(client_heartbeat_timeout_in_the_line) {
   for (const std::string format : {"text", "json"}) {
     BOOST_TEST_CONTEXT("format " << format) {
-      log_capture log(format);
+      access_log log(format);
       test_backend backend;
       tether_instance t(listener_yaml(false) + "log: {access: true, format: " + format +
                         "}\n"
@@ -369,7 +357,7 @@ BOOST_AUTO_TEST_CASE(client_heartbeat_timeout_in_the_line) {
 // A backend that never answers pings, reconnecting off: the upstream leg
 // gets one ping and one timeout, and the client a 1014.
 BOOST_AUTO_TEST_CASE(upstream_heartbeat_timeout_in_the_line) {
-  log_capture log("text");
+  access_log log("text");
   backend_options bo;
   bo.auto_pong = false;
   test_backend backend(bo);
@@ -409,7 +397,7 @@ BOOST_AUTO_TEST_CASE(upstream_heartbeat_timeout_in_the_line) {
 BOOST_AUTO_TEST_CASE(http_exchange_lines) {
   for (const std::string format : {"text", "json"}) {
     BOOST_TEST_CONTEXT("format " << format) {
-      log_capture log(format);
+      access_log log(format);
       hs::http_origin origin;
       tether_instance t(listener_yaml(false) + "log: {access: true, format: " + format +
                         "}\nroutes:\n  - name: web\n    upstream:\n      url: \"" + origin.url() + "\"\n");

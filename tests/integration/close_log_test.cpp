@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "extra_relay.hpp"
+#include "log_capture.hpp"
 #include "server/logging.hpp"
 #include "test_support.hpp"
 
@@ -16,43 +17,9 @@ using namespace tt;
 
 namespace {
 
-/// Collects tether's log lines at info while it lives. It is made before
-/// tether starts and removed after it stops, so no thread logs meanwhile.
-class log_capture {
- public:
-  log_capture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1024)) {
-    tether::log_config c;
-    c.level = "info";
-    tether::setup_logging(c);  // makes the "tether" logger if it is not there yet
-    sink_->set_pattern("%v");
-    spdlog::get("tether")->sinks().push_back(sink_);
-    ::setenv("TETHER_TEST_LOG", "info", 1);
-  }
-  ~log_capture() {
-    ::unsetenv("TETHER_TEST_LOG");
-    auto& sinks = spdlog::get("tether")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  /// Waits for a line containing every one of `parts`; returns it, or "".
-  std::string wait_line(const std::vector<std::string>& parts, ms timeout = 5000ms) const {
-    std::string found;
-    wait_until(
-        [&] {
-          for (const auto& line : sink_->last_formatted()) {
-            if (std::all_of(parts.begin(), parts.end(),
-                            [&](const std::string& p) { return line.find(p) != std::string::npos; })) {
-              found = line;
-              return true;
-            }
-          }
-          return false;
-        },
-        timeout);
-    return found;
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+/// Lines as bare messages, without time and level.
+struct message_log : log_capture {
+  message_log() { sink().set_pattern("%v"); }
 };
 
 std::string config(const test_backend& b) {
@@ -65,7 +32,7 @@ std::string config(const test_backend& b) {
 BOOST_AUTO_TEST_SUITE(close_log_test)
 
 BOOST_AUTO_TEST_CASE(client_protocol_error_is_logged_and_in_the_access_line) {
-  log_capture log;
+  message_log log;
   test_backend backend;
   {
     tether_instance t(config(backend));
@@ -89,7 +56,7 @@ BOOST_AUTO_TEST_CASE(client_protocol_error_is_logged_and_in_the_access_line) {
 }
 
 BOOST_AUTO_TEST_CASE(backend_close_is_credited_to_the_backend) {
-  log_capture log;
+  message_log log;
   test_backend backend;
   {
     tether_instance t(config(backend));
@@ -109,7 +76,7 @@ BOOST_AUTO_TEST_CASE(backend_close_is_credited_to_the_backend) {
 }
 
 BOOST_AUTO_TEST_CASE(failed_handshake_is_logged_with_its_reason) {
-  log_capture log;
+  message_log log;
   test_backend backend;
   {
     tether_instance t(config(backend));

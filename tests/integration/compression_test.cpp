@@ -128,6 +128,29 @@ std::uint64_t upstream_wire_bytes(std::uint16_t backend_port) {
 
 constexpr const char* offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
 
+/// A backend that accepts permessage-deflate (Beast's own).
+backend_options deflating(int window_bits = 15, bool echo = true) {
+  backend_options bo;
+  bo.deflate = true;
+  bo.deflate_window_bits = window_bits;
+  bo.echo = echo;
+  return bo;
+}
+
+/// A backend, tether in front of it, and a raw client that offered
+/// permessage-deflate and got its 101 (`response`).
+struct through_tether {
+  test_backend backend;
+  tether_instance t;
+  raw_client c;
+  std::string response;
+  through_tether(bool tls, backend_options bo = {}, const std::string& route_extra = {})
+      : backend(std::move(bo)), t(config(backend, tls, route_extra)), c(t.port(), tls),
+        response(c.upgrade("/", offer)) {
+    BOOST_REQUIRE(response.find(" 101 ") != std::string::npos);
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(compression_test)
@@ -135,13 +158,8 @@ BOOST_AUTO_TEST_SUITE(compression_test)
 BOOST_AUTO_TEST_CASE(both_legs_compress) {
   for (bool tls : {false, true}) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
-      backend_options bo;
-      bo.deflate = true;
-      test_backend backend(bo);
-      tether_instance t(config(backend, tls));
-      raw_client c(t.port(), tls);
-      const auto res = c.upgrade("/", offer);
-      BOOST_REQUIRE(res.find(" 101 ") != std::string::npos);
+      through_tether s(tls, deflating());
+      auto& [backend, t, c, res] = s;
       BOOST_CHECK_EQUAL(header_of(res, "Sec-WebSocket-Extensions"),
                         "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
       BOOST_REQUIRE_EQUAL(backend.handshakes().size(), 1u);
@@ -178,12 +196,8 @@ BOOST_AUTO_TEST_CASE(both_legs_compress) {
 BOOST_AUTO_TEST_CASE(every_size_class_both_ways) {
   for (bool tls : {false, true}) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
-      backend_options bo;
-      bo.deflate = true;
-      test_backend backend(bo);
-      tether_instance t(config(backend, tls));
-      raw_client c(t.port(), tls);
-      BOOST_REQUIRE(c.upgrade("/", offer).find(" 101 ") != std::string::npos);
+      through_tether s(tls, deflating());
+      auto& [backend, t, c, res] = s;
       const std::vector<std::size_t> sizes{0, 1, 31, 32, 125, 126, 65535, 65536, 300000};
       for (std::size_t i = 0; i < sizes.size(); ++i) {
         BOOST_REQUIRE(!c.write(compressed_frame(json(sizes[i]), i % 2 == 0)));
@@ -207,11 +221,8 @@ BOOST_AUTO_TEST_CASE(every_size_class_both_ways) {
 }
 
 BOOST_AUTO_TEST_CASE(fragmented_compressed_message) {
-  backend_options bo;
-  test_backend backend(bo);
-  tether_instance t(config(backend, false));
-  raw_client c(t.port());
-  BOOST_REQUIRE(c.upgrade("/", offer).find(" 101 ") != std::string::npos);
+  through_tether s(false);
+  auto& [backend, t, c, res] = s;
   const auto text = json(20000);
   const auto z = deflate_raw(text);
   const auto third = z.size() / 3;
@@ -233,10 +244,8 @@ BOOST_AUTO_TEST_CASE(fragmented_compressed_message) {
 BOOST_AUTO_TEST_CASE(backend_that_refuses_compression) {
   for (bool tls : {false, true}) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
-      test_backend backend;  // Beast without permessage-deflate: declines the offer
-      tether_instance t(config(backend, tls));
-      raw_client c(t.port(), tls);
-      const auto res = c.upgrade("/", offer);
+      through_tether s(tls);  // Beast without permessage-deflate: declines the offer
+      auto& [backend, t, c, res] = s;
       BOOST_CHECK(header_of(res, "Sec-WebSocket-Extensions").rfind("permessage-deflate", 0) == 0);
       const auto big = json(3000);
       BOOST_REQUIRE(!c.write(compressed_frame(big)));
@@ -257,15 +266,8 @@ BOOST_AUTO_TEST_CASE(backend_with_other_parameters_keeps_its_context) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
       // A 10-bit window on the backend's side, and tether lets it keep its
       // context: tether then inflates with a context of the leg's own.
-      backend_options bo;
-      bo.deflate = true;
-      bo.deflate_window_bits = 10;
-      bo.echo = false;
-      test_backend backend(bo);
-      tether_instance t(config(backend, tls, "    compression: {context_takeover: {receive: true}}\n"));
-      BOOST_CHECK_EQUAL(t.metric("tether_sessions_active{route=\"r\"}"), 0);
-      raw_client c(t.port(), tls);
-      BOOST_REQUIRE(c.upgrade("/", offer).find(" 101 ") != std::string::npos);
+      through_tether s(tls, deflating(10, false), "    compression: {context_takeover: {receive: true}}\n");
+      auto& [backend, t, c, res] = s;
       BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
       BOOST_CHECK_EQUAL(backend.handshakes()[0][http::field::sec_websocket_extensions],
                         "permessage-deflate; client_no_context_takeover");
@@ -345,10 +347,8 @@ BOOST_AUTO_TEST_CASE(compression_off_by_config) {
 BOOST_AUTO_TEST_CASE(decompression_bomb_is_stopped_at_the_limit) {
   for (bool tls : {false, true}) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
-      test_backend backend;
-      tether_instance t(config(backend, tls, "    limits: {max_message_size: 1MiB}\n"));
-      raw_client c(t.port(), tls);
-      BOOST_REQUIRE(c.upgrade("/", offer).find(" 101 ") != std::string::npos);
+      through_tether s(tls, {}, "    limits: {max_message_size: 1MiB}\n");
+      auto& [backend, t, c, res] = s;
       BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
       const std::string zeros(256 * 1024 * 1024, '\0');
       const auto bomb = deflate_raw(zeros);  // about 256 KiB on the wire
@@ -421,14 +421,10 @@ BOOST_AUTO_TEST_CASE(tethers_own_messages_and_answers) {
 BOOST_AUTO_TEST_CASE(reconnect_in_the_middle_of_compressed_traffic) {
   for (bool tls : {false, true}) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
-      backend_options bo;
-      bo.deflate = true;
-      test_backend backend(bo);
-      tether_instance t(config(backend, tls,
-                               "    reconnect:\n      backoff: {initial: 20ms, max: 100ms}\n"
-                               "      replay: {first: 1}\n"));
-      raw_client c(t.port(), tls);
-      BOOST_REQUIRE(c.upgrade("/", offer).find(" 101 ") != std::string::npos);
+      through_tether s(tls, deflating(),
+                       "    reconnect:\n      backoff: {initial: 20ms, max: 100ms}\n"
+                       "      replay: {first: 1}\n");
+      auto& [backend, t, c, res] = s;
       const auto sub = json(200);
       BOOST_REQUIRE(!c.write(compressed_frame(sub)));
       for (int i = 0; i < 3; ++i) {

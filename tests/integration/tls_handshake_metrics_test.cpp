@@ -11,6 +11,7 @@
 
 #include "extra_handshake.hpp"
 #include "server/logging.hpp"
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
 using namespace tt;
@@ -26,27 +27,6 @@ std::string config(const test_backend& b, const std::string& tls_extra = {}) {
 double failures(const tether_instance& t, const std::string& reason) {
   return t.metric("tether_tls_handshake_failures_total{listener=\"main\",reason=\"" + reason + "\"}");
 }
-
-/// Every line tether logs (info) while it lives.
-class log_capture {
- public:
-  log_capture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096)) {
-    tether::log_config c;
-    c.level = "info";
-    tether::setup_logging(c);
-    spdlog::get("tether")->sinks().push_back(sink_);
-    ::setenv("TETHER_TEST_LOG", "info", 1);
-  }
-  ~log_capture() {
-    ::unsetenv("TETHER_TEST_LOG");
-    auto& sinks = spdlog::get("tether")->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  std::vector<std::string> lines() const { return sink_->last_formatted(); }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-};
 
 }  // namespace
 
