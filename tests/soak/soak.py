@@ -234,6 +234,20 @@ async def run(args):
             raise RuntimeError(f"only {n_connected} of {len(clients)} sessions connected")
         print(f"soak: {len(clients)} sessions up; tether pid {tether.pid}, fds at rest {fd_base}", flush=True)
 
+        # The clients' own stalls (CPU starvation on a loaded machine) look
+        # to tether like dead clients: measured, so that a failure says whose.
+        driver_lag = 0.0
+
+        async def lag_monitor():
+            nonlocal driver_lag
+            woke = time.monotonic()
+            while True:
+                await asyncio.sleep(0.1)
+                now = time.monotonic()
+                driver_lag = max(driver_lag, now - woke - 0.1)
+                woke = now
+
+        monitor = asyncio.create_task(lag_monitor())
         start = time.monotonic()
         kills = 0
         warm = min(25.0, args.seconds / 2)
@@ -301,14 +315,16 @@ async def run(args):
             tether_rc = tether.wait(timeout=20)
         except subprocess.TimeoutExpired:
             tether_rc = "hung"
-        cuts = {}
+        monitor.cancel()
+        cuts, lags = {}, {}
         for name, p in (("client leg", cl_cut), ("upstream leg", up_cut)):
             p.send_signal(signal.SIGTERM)
             try:
                 text, _ = p.communicate(timeout=10)
-                cuts[name] = int(text.split()[-1])
+                words = text.split()
+                cuts[name], lags[name] = int(words[-1]), float(words[-3])
             except (subprocess.TimeoutExpired, ValueError, IndexError):
-                cuts[name] = -1
+                cuts[name], lags[name] = -1, -1.0
 
         mins = args.seconds / 60
         print(f"soak: {len(clients)} sessions, {args.seconds:.0f} s ({mins:.1f} min), "
@@ -328,6 +344,8 @@ async def run(args):
         print(f"  tether RSS: after warm-up ({warm:.0f} s) {rss_warm / 1024:.1f} MiB, "
               f"after the run {rss_end / 1024:.1f} MiB ({growth:+.1f}%)")
         print(f"  tether exit status after SIGTERM: {tether_rc}")
+        print(f"  longest stall of the harness: clients {driver_lag * 1000:.0f} ms, "
+              f"cutters {lags['client leg'] * 1000:.0f} / {lags['upstream leg'] * 1000:.0f} ms")
         for e in fig.examples:
             print(f"  violation: {e}")
 
@@ -343,6 +361,10 @@ async def run(args):
             violations.append("RSS")
         if tether_rc != 0:
             violations.append("tether exit status")
+        if driver_lag > 1.0:
+            # Over 1 s, pongs can miss tether's 2 s pong_timeout: closes and
+            # cuts may be the harness's, not tether's. Still a failed run.
+            violations.append(f"harness starved ({driver_lag:.1f} s stall): rerun on a quieter machine")
         if kills == 0 and args.seconds >= args.kill_every + 5:
             violations.append("no backend kill")
     finally:
