@@ -188,7 +188,13 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_under_traffic_move_new_sessions_and_keep_run
       BOOST_ERROR("reload " << r << " did not happen");
       break;
     }
-    std::this_thread::sleep_for(30ms);
+    // At least one new session under each configuration, however slow the
+    // machine (TSan): about half of them land on b.
+    const auto before = new_sessions.load();
+    if (!wait_until([&] { return new_sessions > before + 1 || p.count() > 0; }, 10000ms)) {
+      BOOST_ERROR("no new session after reload " << r);
+      break;
+    }
   }
   // The file watch may add a reload of its own for a write; never a failure.
   BOOST_CHECK_EQUAL(t.metric("tether_config_reloads_total{result=\"failure\"}"), 0);
@@ -198,9 +204,9 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_under_traffic_move_new_sessions_and_keep_run
   }
   BOOST_CHECK_MESSAGE(p.count() == 0, p.text());
   BOOST_CHECK_GT(long_trips.load(), 8u * reloads);
-  BOOST_CHECK_GT(new_sessions.load(), 10u);
+  BOOST_CHECK_GT(new_sessions.load(), 2u * reloads);
   // Both backends served new sessions; the long ones stayed on a.
-  BOOST_CHECK_GT(b.handshakes().size(), 1u);
+  BOOST_CHECK_GE(b.handshakes().size(), 5u);
   BOOST_CHECK_GE(a.handshakes().size(), 8u);
   // The last reload (odd) points to b: a new session lands there.
   const auto a_before = a.handshakes().size();
