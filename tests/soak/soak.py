@@ -361,10 +361,10 @@ async def run(args):
             violations.append("RSS")
         if tether_rc != 0:
             violations.append("tether exit status")
-        if driver_lag > 1.0:
+        if violations and max([driver_lag] + list(lags.values())) > 1.0:
             # Over 1 s, pongs can miss tether's 2 s pong_timeout: closes and
             # cuts may be the harness's, not tether's. Still a failed run.
-            violations.append(f"harness starved ({driver_lag:.1f} s stall): rerun on a quieter machine")
+            violations.append("the harness itself stalled over 1 s: rerun on a quieter machine to tell")
         if kills == 0 and args.seconds >= args.kill_every + 5:
             violations.append("no backend kill")
     finally:
