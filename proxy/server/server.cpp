@@ -273,9 +273,13 @@ void server::drain_worker(worker& w, std::chrono::milliseconds over) {
 
 void server::worker_drained() {
   if (workers_drained_.fetch_add(1) + 1 == workers_.size()) {
+    // Each worker stops its own wheel: the wheel and its timer belong to the
+    // worker's thread, and sessions whose peers ignore the close still use it.
     for (auto& w : workers_) {
-      w->wheel().stop();
-      w->ioc().stop();
+      net::post(w->ioc(), [&w = *w] {
+        w.wheel().stop();
+        w.ioc().stop();
+      });
     }
   }
 }
