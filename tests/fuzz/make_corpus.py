@@ -205,6 +205,15 @@ def session_corpus():
     session_seed("backpressure", S_LIMIT_BACKEND, *[s_client_msg(255, text=False, big=True)] * 8,
                  S_ALLOW_BACKEND, S_ALLOW_BACKEND, bytes([11, 0]))
     session_seed("ping-both", bytes([12]), bytes([12 | 0x10]), s_client_msg(5))
+    # flags bit 2: permessage-deflate on both legs; each message op then
+    # takes one more byte, whose low bit compresses it.
+    z, clear = bytes([1]), bytes([0])
+    session_seed("deflate", s_client_msg(200) + z, s_backend_msg(200) + z,
+                 s_client_msg(40, text=False, fragments=3) + z, s_backend_msg(30) + clear,
+                 s_backend_msg(250, big=True, fragments=2) + z, flags=4)
+    session_seed("deflate-reconnect", s_client_msg(100) + z, S_DROP_EOF, s_client_msg(120) + z, S_WAIT,
+                 s_client_msg(90, text=False) + z, s_backend_msg(60) + z, flags=4)
+    session_seed("deflate-limit", s_client_msg(200) + z, s_client_msg(10, big=True) + z, flags=5)
 
 
 if __name__ == "__main__":
