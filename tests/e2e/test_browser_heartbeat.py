@@ -7,7 +7,10 @@ Browsers cannot send ping frames, so pages send "ping" and expect "pong"
 within a deadline, reconnecting otherwise. With the route's
 `heartbeat.client.answer` rule tether answers "ping" itself: the page must
 never reconnect. Without the rule the echo backend returns "ping", not
-"pong", so the page must reconnect.
+"pong", so the page must reconnect. Chromium offers permessage-deflate and
+compresses every message, so the answer rule sees inflated text; the answer
+run goes once over ws:// and once over wss://, and checks the negotiated
+extension each time.
 
 Needs Debian's chromium (/usr/bin/chromium); fails, never skips, without it.
 """
@@ -25,7 +28,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_support as e2e  # noqa: E402
 
-SCRIPT_TIMEOUT = 120
+SCRIPT_TIMEOUT = 160
 PAGE_MS = 5000           # how long the page runs its heartbeat
 RESULT_TIMEOUT = 40      # seconds to wait for the page's report
 
@@ -180,20 +183,25 @@ class Suite:
         self.pages = PageServer()
         self.report = {}
 
-    def tether(self, name, answer):
+    def tether(self, name, answer, tls=False):
         client = {}
         if answer:
             client["answer"] = [{"match": "ping", "reply": "pong"}]
         route = {"name": "hb", "match": {"path": "/"}, "upstream": {"url": self.backend.url}}
         if client:
             route["heartbeat"] = {"client": client}
-        cfg = {"listeners": [e2e.listener("main")], "admin": {"bind": "127.0.0.1:0"},
+        listener = e2e.listener("main", tls=e2e.tls_block(self.args) if tls else None)
+        cfg = {"listeners": [listener], "admin": {"bind": "127.0.0.1:0"},
                "log": {"level": "info", "format": "text"},
                "shutdown": {"drain_timeout": "1s"}, "routes": [route]}
         return e2e.Tether(self.args, cfg, name=name)
 
-    def browse(self, run, tether):
-        ws_url = "ws://127.0.0.1:%d/hb" % tether.port()
+    def browse(self, run, tether, tls=False):
+        # wss:// to "localhost", the name on the development certificate;
+        # the browser does not know the development CA, so it is told to
+        # accept the certificate.
+        ws_url = ("wss://localhost:%d/hb" if tls else "ws://127.0.0.1:%d/hb") % tether.port()
+        trust = ["--ignore-certificate-errors"] if tls else []
         page = "http://127.0.0.1:%d/page.html?%s" % (self.pages.port, urllib.parse.urlencode(
             {"ws": ws_url, "ms": PAGE_MS, "run": run}))
         profile = os.path.join(e2e.tmpdir(), "chromium-profile-%s" % run)
@@ -202,7 +210,7 @@ class Suite:
         browser = e2e.Proc("chromium-%s" % run, [
             self.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--user-data-dir=" + profile, page], env=env,
+            "--disable-sync", "--user-data-dir=" + profile] + trust + [page], env=env,
             ignore=r"dbus|Fontconfig")  # a container has no session bus: noise
         try:
             report = self.pages.wait_result(run, RESULT_TIMEOUT)
@@ -216,9 +224,15 @@ class Suite:
         return report
 
     def with_answer(self):
-        t = self.tether("tether_answer", answer=True)
+        self.answer_run("answer", tls=False)
+
+    def with_answer_over_wss(self):
+        self.answer_run("answer_wss", tls=True)
+
+    def answer_run(self, run, tls):
+        t = self.tether("tether_" + run, answer=True, tls=tls)
         try:
-            r = self.browse("answer", t)
+            r = self.browse(run, t, tls=tls)
             text = t.metrics()
         finally:
             t.stop()
@@ -226,7 +240,8 @@ class Suite:
         forwarded = e2e.metric_value(text, "tether_messages_total", route="hb",
                                      direction="client_to_upstream")
         e2e.log("metrics: answered %s, client_to_upstream %s" % (answered, forwarded))
-        self.answer_metrics = (answered, forwarded, r)
+        if not tls:
+            self.answer_metrics = (answered, forwarded, r)
         problems = []
         if r.get("opens", 0) < 1:
             problems.append("the page never connected")
@@ -304,6 +319,7 @@ def main():
         results.run("answered_heartbeats_not_counted_as_relayed",
                     suite.answered_not_counted_as_relayed)
         results.run("without_answer_browser_reconnects", suite.without_answer)
+        results.run("answer_rule_over_wss_with_compression", suite.with_answer_over_wss)
     except Exception as e:  # noqa: BLE001 - set-up failures count too
         results.fail("setup", "%s: %s" % (type(e).__name__, e))
     finally:
