@@ -2,8 +2,8 @@
 # bench/run.sh: tether against nginx and HAProxy as wss:// WebSocket proxies in
 # front of the same echo backend, on this machine. One command, from anywhere:
 #
-#   bench/run.sh                  # full run: 3 rounds, 5 s cells (about 18 minutes + build)
-#   QUICK=1 bench/run.sh          # 1 round, 2 s cells, 5 s idle CPU (about 4 minutes)
+#   bench/run.sh                  # full run: 3 rounds, 5 s cells (about 28 minutes + build)
+#   QUICK=1 bench/run.sh          # 1 round, 2 s cells, 5 s idle CPU (about 6 minutes)
 #   ROUNDS=5 DURATION=10 bench/run.sh
 #   QUICK=1 PHASES=deflate bench/run.sh   # the compressed cells only (about 2 minutes)
 #
