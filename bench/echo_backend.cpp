@@ -8,7 +8,15 @@
 // subprotocols, no UTF-8 checks; frames are echoed one by one as they come
 // (a fragmented message comes back fragmented the same way).
 //
-//   echo_backend --port N [--bind ADDRESS]
+// permessage-deflate (RFC 7692), with --deflate 1 only (otherwise offers are
+// ignored, as before, so the other cells are unchanged): an offer is accepted with
+// server_no_context_takeover and client_no_context_takeover, and frames are
+// still echoed as they are, RSV1 included. Without context takeover on either
+// side a compressed client message inflates on its own, so its echo is a valid
+// compressed server message: the backend compresses nothing itself, and the
+// deflate cells measure the proxy and the client only.
+//
+//   echo_backend --port N [--bind ADDRESS] [--deflate 1]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -54,6 +62,7 @@ int epoll_fd = -1;
 std::unordered_map<int, connection> connections;
 std::vector<std::uint8_t> read_buffer(read_size);
 std::vector<std::uint8_t> echo;  // the echoes of one read, written at once
+bool accept_deflate = false;     // --deflate 1: answer permessage-deflate offers
 
 void watch(connection& c, bool out) {
   epoll_event ev{};
@@ -79,9 +88,9 @@ std::string accept_key(std::string_view key) {
   return reinterpret_cast<char*>(encoded);
 }
 
-// The Sec-WebSocket-Key of a complete request head, or "" when it has none.
-std::string_view find_key(std::string_view head) {
-  static constexpr std::string_view name = "sec-websocket-key:";
+// The value of header `name` (lower case, with its colon) in a complete
+// request head, or "" when it has none.
+std::string_view find_header(std::string_view head, std::string_view name) {
   for (std::size_t line = head.find("\r\n"); line != std::string_view::npos;
        line = head.find("\r\n", line + 2)) {
     const std::string_view rest = head.substr(line + 2);
@@ -109,7 +118,9 @@ bool handshake(connection& c, const std::uint8_t* data, std::size_t size, std::s
   if (end == std::string_view::npos) {
     return size <= max_request;
   }
-  const std::string_view key = find_key(text.substr(0, end + 2));
+  const std::string_view key = find_header(text.substr(0, end + 2), "sec-websocket-key:");
+  const bool deflate = accept_deflate && find_header(text.substr(0, end + 2), "sec-websocket-extensions:").find("permessage-deflate") !=
+                       std::string_view::npos;
   if (key.empty()) {
     static constexpr std::string_view bad =
         "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -119,7 +130,11 @@ bool handshake(connection& c, const std::uint8_t* data, std::size_t size, std::s
     const std::string reply =
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Accept: " +
-        accept_key(key) + "\r\n\r\n";
+        accept_key(key) + "\r\n" +
+        (deflate ? "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                   "client_no_context_takeover\r\n"
+                 : "") +
+        "\r\n";
     echo.insert(echo.end(), reply.begin(), reply.end());
     c.state = phase::open;
   }
@@ -335,12 +350,14 @@ int main(int argc, char** argv) {
       port = std::atoi(argv[i + 1]);
     } else if (option == "--bind") {
       address = argv[i + 1];
+    } else if (option == "--deflate") {
+      accept_deflate = std::string_view(argv[i + 1]) == "1";
     } else {
       break;
     }
   }
   if (port <= 0 || port > 65535 || argc % 2 == 0) {
-    std::fprintf(stderr, "usage: echo_backend --port N [--bind ADDRESS]\n");
+    std::fprintf(stderr, "usage: echo_backend --port N [--bind ADDRESS] [--deflate 1]\n");
     return 2;
   }
   rlimit files{};

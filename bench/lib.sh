@@ -55,8 +55,9 @@ wait_port() {
 
 # write_tether_config FILE TETHER_PORT BACKEND_PORT CERTS_DIR: tether as a
 # wss:// proxy (TLS 1.3) to the backend. Route "/hb1" pings both legs after
-# 1 s of silence, "/hbc" only the client leg; every other path ("/") has no
-# heartbeats.
+# 1 s of silence, "/hbc" only the client leg; "/zoff" negotiates no
+# permessage-deflate on either leg (compression is on by default everywhere
+# else); every other path ("/") has no heartbeats.
 write_tether_config() {
   cat >"$1" <<EOF
 listeners:
@@ -89,6 +90,10 @@ routes:
     upstream: {url: "ws://127.0.0.1:$3"}
     heartbeat:
       client: {ping_interval: 1s, pong_timeout: 10s}
+  - name: zoff
+    match: {path: /zoff}
+    upstream: {url: "ws://127.0.0.1:$3"}
+    compression: {client: false, upstream: false}
   - name: bench
     match: {path: /}
     upstream: {url: "ws://127.0.0.1:$3"}

@@ -23,6 +23,9 @@
 //       close handshake, and start again, for --duration seconds.
 // idle  opens N sessions (paced by --connect-rate), answers pings, and holds
 //       them until SIGINT/SIGTERM or --hold seconds.
+// zcost no network: deflates and inflates the --deflate message of --size
+//       bytes over and over for --duration seconds and prints the CPU of one
+//       of each: what compressing once costs, to read the proxies' CPU against.
 // Each mode prints one JSON line on stdout at the end; idle mode also prints
 // {"event":"open",...} once every session is open (or has failed).
 //
@@ -42,6 +45,17 @@
 // the sequence number of the oldest message in flight on that session; any
 // difference counts as an error. Text messages (the demo backend's optional
 // time pushes) are counted and otherwise ignored: the load is binary.
+//
+// --deflate (run and idle): every session offers permessage-deflate (RFC 7692)
+// with client_no_context_takeover and server_no_context_takeover. In run mode
+// the messages are then JSON-like text of --size bytes whose "seq" field (16
+// hex digits at offset 8) carries the sequence number; each is deflated on its
+// own (zlib level 6, raw, 15-bit window, as a browser would) and sent with
+// RSV1 when the server accepted the extension, in clear otherwise. Echoes are
+// collected whole and inflated when RSV1 is set, then checked like binary
+// ones. The JSON line adds the bytes on the client leg per round trip over the
+// measured window: TCP payload (TLS records included) each way, and the
+// WebSocket payload of the echoes as received (compressed or not).
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -52,6 +66,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +98,7 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+#include <zlib.h>
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -98,7 +114,7 @@ namespace {
 
 // ------------------------------------------------------------- options ----
 
-enum class mode_type { run, rate, idle };
+enum class mode_type { run, rate, idle, zcost };
 
 struct options {
   mode_type mode = mode_type::run;
@@ -120,6 +136,7 @@ struct options {
   double open_timeout = 0.0;  // 0: derived from sessions, rate and connect timeout
   int proxy_pid = 0;
   int backend_pid = 0;
+  bool deflate = false;  // offer permessage-deflate; run: JSON-like text, deflated
 };
 
 void usage(FILE* out) {
@@ -129,6 +146,8 @@ void usage(FILE* out) {
       "  run    round trips of binary messages against an echo backend (default)\n"
       "  rate   new sessions per second (TCP + TLS + upgrade + close handshake)\n"
       "  idle   open sessions and hold them, answering pings\n"
+      "  zcost  no network: CPU of deflating and inflating one --deflate message of --size\n"
+      "         bytes (level 6, raw, reset per message), for --duration seconds\n"
       "options:\n"
       "  --url URL             ws:// or wss://host:port/path (default wss://127.0.0.1:8443/)\n"
       "  --ca FILE             CA bundle that verifies the server (default: system store)\n"
@@ -151,7 +170,9 @@ void usage(FILE* out) {
       "  --open-timeout S      run/idle: stop waiting for sessions to open after S\n"
       "                        (default: connect timeout + 5 + sessions/connect-rate + sessions/20)\n"
       "  --proxy-pid PID       report this process's CPU time over the measured window\n"
-      "  --backend-pid PID     same for the backend\n",
+      "  --backend-pid PID     same for the backend\n"
+      "  --deflate             offer permessage-deflate (no context takeover either way);\n"
+      "                        run: JSON-like text messages, deflated when accepted\n",
       out);
 }
 
@@ -165,6 +186,8 @@ bool parse_args(int argc, char** argv, options& opts) {
       opts.mode = mode_type::rate;
     } else if (m == "idle") {
       opts.mode = mode_type::idle;
+    } else if (m == "zcost") {
+      opts.mode = mode_type::zcost;
     } else {
       std::fprintf(stderr, "tether_loadgen: unknown mode '%s'\n", argv[i - 1]);
       return false;
@@ -236,6 +259,8 @@ bool parse_args(int argc, char** argv, options& opts) {
       opts.proxy_pid = static_cast<int>(number());
     } else if (arg == "--backend-pid") {
       opts.backend_pid = static_cast<int>(number());
+    } else if (arg == "--deflate") {
+      opts.deflate = true;
     } else {
       std::fprintf(stderr, "tether_loadgen: unknown option '%s'\n", arg.c_str());
       usage(stderr);
@@ -249,7 +274,43 @@ bool parse_args(int argc, char** argv, options& opts) {
   if (opts.concurrency == 0) {
     opts.concurrency = opts.mode == mode_type::rate ? 16 : 64;
   }
+  if (opts.mode == mode_type::zcost) {
+    opts.deflate = true;
+  }
+  if (opts.deflate && (opts.mode == mode_type::run || opts.mode == mode_type::zcost) && opts.size < 40) {
+    std::fprintf(stderr, "tether_loadgen: --deflate wants --size 40 or more (the JSON message's frame)\n");
+    return false;
+  }
   return true;
+}
+
+/// A JSON-like message of exactly `size` bytes (size >= 40): a market-data
+/// style update whose "seq" value (16 hex digits) starts at offset 8, then
+/// records with pseudo-random numbers, like what dashboards and tickers send.
+std::string json_message(std::size_t size) {
+  std::string s = "{\"seq\":\"0000000000000000\",\"items\":[";
+  std::uint32_t r = 12345;
+  auto next = [&r] {
+    r = r * 1103515245u + 12345u;
+    return (r >> 8) & 0xffff;
+  };
+  static const char* const syms[] = {"AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX"};
+  static const char* const sides[] = {"buy", "sell"};
+  for (bool first = true;; first = false) {
+    char item[160];
+    const unsigned a = next(), b = next(), c = next();
+    std::snprintf(item, sizeof item, "%s{\"id\":%u,\"sym\":\"%s\",\"px\":%u.%02u,\"qty\":%u,\"side\":\"%s\"}",
+                  first ? "" : ",", 100000 + a, syms[b % 8], 50 + b % 400, c % 100, 1 + c % 500, sides[a % 2]);
+    if (s.size() + std::strlen(item) + 2 > size) {
+      break;
+    }
+    s += item;
+  }
+  s += "]";
+  s.append(size - 1 - std::min(size - 1, s.size()), ' ');  // JSON whitespace up to the size
+  s += "}";
+  s.resize(size);
+  return s;
 }
 
 // -------------------------------------------------------------- target ----
@@ -499,6 +560,8 @@ struct shared_state {
   std::atomic<long> dropped{0};  // open sessions that the server closed or lost
   std::atomic<long> pings{0};
   std::atomic<long> messages_in{0};  // idle mode: data messages received
+  std::atomic<int> deflate_sessions{0};  // --deflate: sessions whose server accepted it
+  std::string json;  // --deflate run: the message text, its seq field at offset 8
   std::atomic<bool> stop{false};
 };
 
@@ -549,6 +612,9 @@ struct conn {
   std::uint64_t msg_len = 0;
   std::uint8_t seq_buf[8]{};
   std::size_t seq_len = 0;
+  bool deflate = false;     // --deflate and the server accepted it
+  bool msg_rsv1 = false;    // the message being received is compressed
+  std::string msg_buf;      // --deflate run: the echo being received, whole
 
   // run mode
   std::vector<char> payload;  // masked with `key`, except the sequence number
@@ -613,6 +679,19 @@ struct worker {
   std::uint64_t errors = 0;       // mismatches, protocol errors, failed sessions (rate)
   std::uint64_t text_msgs = 0;    // ignored pushes
   std::uint64_t late_sends = 0;   // --rate: measured sends that slipped the schedule
+  std::uint64_t wire_in = 0;      // measured TCP payload bytes received (TLS records included)
+  std::uint64_t wire_out = 0;     // and sent
+  std::uint64_t ws_in = 0;        // measured echoes' WebSocket payload bytes as received
+  // --deflate: one deflate and one inflate stream per thread, reset per message
+  // (no context takeover), and their buffers.
+  z_stream zdef{};
+  z_stream zinf{};
+  bool zready = false;
+  std::string plain;
+  std::string zbuf;
+  void zinit();
+  std::size_t deflate_into(const std::string& text);  // into zbuf, without the 00 00 ff ff tail
+  bool inflate_into(const std::string& data);          // into plain
   std::atomic<long> outstanding{0};
   std::thread thread;
 
@@ -679,6 +758,48 @@ void worker::on_ready() {
   arm();
 }
 
+void worker::zinit() {
+  if (zready) {
+    return;
+  }
+  // Raw deflate (negative window bits), as RFC 7692 frames it.
+  deflateInit2(&zdef, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+  inflateInit2(&zinf, -15);
+  zready = true;
+}
+
+std::size_t worker::deflate_into(const std::string& text) {
+  zinit();
+  deflateReset(&zdef);
+  zbuf.resize(deflateBound(&zdef, text.size()) + 16);
+  zdef.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zdef.avail_in = static_cast<uInt>(text.size());
+  zdef.next_out = reinterpret_cast<Bytef*>(zbuf.data());
+  zdef.avail_out = static_cast<uInt>(zbuf.size());
+  deflate(&zdef, Z_SYNC_FLUSH);
+  std::size_t n = zbuf.size() - zdef.avail_out;
+  if (n >= 4 && std::memcmp(zbuf.data() + n - 4, "\x00\x00\xff\xff", 4) == 0) {
+    n -= 4;  // RFC 7692 7.2.1: the sync flush's empty stored block is not sent
+  }
+  zbuf.resize(n);
+  return n;
+}
+
+bool worker::inflate_into(const std::string& data) {
+  zinit();
+  inflateReset(&zinf);
+  zbuf.assign(data);
+  zbuf.append("\x00\x00\xff\xff", 4);
+  plain.resize(g->json.size() + 64);  // an echo larger than what was sent is an error anyway
+  zinf.next_in = reinterpret_cast<Bytef*>(zbuf.data());
+  zinf.avail_in = static_cast<uInt>(zbuf.size());
+  zinf.next_out = reinterpret_cast<Bytef*>(plain.data());
+  zinf.avail_out = static_cast<uInt>(plain.size());
+  const int rc = inflate(&zinf, Z_SYNC_FLUSH);
+  plain.resize(plain.size() - zinf.avail_out);
+  return (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR) && zinf.avail_in == 0;
+}
+
 conn::conn(worker& w_) : w(w_), sock(w_.ioc), send_timer(w_.ioc) {}
 
 io_status conn::read_some(char* p, std::size_t n, std::size_t& got) {
@@ -732,6 +853,9 @@ io_status conn::recv_raw(char* p, std::size_t n, std::size_t& got) {
     const ssize_t r = ::recv(sock.native_handle(), p, n, 0);
     if (r > 0) {
       got = static_cast<std::size_t>(r);
+      if (w.measuring) {
+        w.wire_in += got;
+      }
       rx_empty = got < n;  // a short read took all there was
       return io_status::ok;
     }
@@ -758,11 +882,15 @@ int socket_bio_read(BIO* b, char* p, std::size_t n, std::size_t* got) {
 
 int socket_bio_write(BIO* b, const char* p, std::size_t n, std::size_t* put) {
   BIO_clear_retry_flags(b);
-  const int fd = static_cast<conn*>(BIO_get_data(b))->sock.native_handle();
+  conn* c = static_cast<conn*>(BIO_get_data(b));
+  const int fd = c->sock.native_handle();
   for (;;) {
     const ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
     if (r >= 0) {
       *put = static_cast<std::size_t>(r);
+      if (c->w.measuring) {
+        c->w.wire_out += *put;
+      }
       return 1;
     }
     if (errno == EINTR) {
@@ -805,6 +933,9 @@ io_status conn::write_some_raw(const char* p, std::size_t n, std::size_t& put) {
     const ssize_t r = ::send(sock.native_handle(), p, n, MSG_NOSIGNAL);
     if (r >= 0) {
       put = static_cast<std::size_t>(r);
+      if (w.measuring) {
+        w.wire_out += put;
+      }
       return io_status::ok;
     }
     if (errno == EINTR) {
@@ -874,6 +1005,8 @@ void conn::reset() {
   payload_left = 0;
   in_frame = in_message = false;
   ctl_len = msg_len = seq_len = 0;
+  deflate = msg_rsv1 = false;
+  msg_buf.clear();
   sent_head = sent_count = 0;
   send_seq = recv_seq = 0;
 }
@@ -951,7 +1084,11 @@ awaitable<bool> conn::open_session() {
   const std::string ws_key = base64(nonce, sizeof nonce);
   const std::string request = "GET " + g->tgt.path + " HTTP/1.1\r\nHost: " + g->tgt.host_port +
                               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + ws_key +
-                              "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: tether-loadgen\r\n\r\n";
+                              "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: tether-loadgen\r\n" +
+                              (opts.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                              "client_no_context_takeover; server_no_context_takeover\r\n"
+                                            : "") +
+                              "\r\n";
   if (!co_await write_all(request.data(), request.size())) {
     co_return false;
   }
@@ -993,6 +1130,9 @@ awaitable<bool> conn::open_session() {
           line.remove_suffix(1);
         }
         accepted = line == expected;
+      } else if (opts.deflate && iequals_prefix(line, "sec-websocket-extensions:") &&
+                 line.find("permessage-deflate") != std::string_view::npos) {
+        deflate = true;
       }
       pos = line_end;
     }
@@ -1006,6 +1146,9 @@ awaitable<bool> conn::open_session() {
     co_return false;
   }
   pending_in = response.substr(header_end + 4);
+  if (deflate) {
+    g->deflate_sessions.fetch_add(1);
+  }
   setup_done = true;
   timer.cancel();
   co_return true;
@@ -1094,14 +1237,32 @@ void conn::queue_control(std::uint8_t op, const std::uint8_t* data, std::size_t 
 }
 
 void conn::queue_message(clock_type::time_point now) {
-  append_frame_header(out, 0x2, payload.size(), key);
-  const std::size_t at = out.size();
-  out.insert(out.end(), payload.begin(), payload.end());
-  const std::uint64_t seq = send_seq++;
-  std::uint8_t seq_bytes[8];
-  std::memcpy(seq_bytes, &seq, 8);
-  for (std::size_t i = 0; i < 8 && i < payload.size(); ++i) {
-    out[at + i] = static_cast<char>(seq_bytes[i] ^ key[i & 3]);
+  if (g->opts.deflate) {
+    // JSON text with this message's seq; deflated (RSV1) when negotiated.
+    std::string& text = w.plain;
+    text = g->json;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(send_seq++));
+    std::memcpy(text.data() + 8, hex, 16);
+    const std::string* body = &text;
+    if (deflate) {
+      w.deflate_into(text);
+      body = &w.zbuf;
+    }
+    append_frame_header(out, deflate ? 0x41 : 0x1, body->size(), key);
+    for (std::size_t i = 0; i < body->size(); ++i) {
+      out.push_back(static_cast<char>(static_cast<std::uint8_t>((*body)[i]) ^ key[i & 3]));
+    }
+  } else {
+    append_frame_header(out, 0x2, payload.size(), key);
+    const std::size_t at = out.size();
+    out.insert(out.end(), payload.begin(), payload.end());
+    const std::uint64_t seq = send_seq++;
+    std::uint8_t seq_bytes[8];
+    std::memcpy(seq_bytes, &seq, 8);
+    for (std::size_t i = 0; i < 8 && i < payload.size(); ++i) {
+      out[at + i] = static_cast<char>(seq_bytes[i] ^ key[i & 3]);
+    }
   }
   sent_at[(sent_head + sent_count) % sent_at.size()] = now;
   ++sent_count;
@@ -1191,6 +1352,9 @@ bool conn::feed(const char* p, std::size_t n) {
       ctl_len += take;
     } else {
       msg_len += take;
+      if (g->opts.deflate && g->opts.mode == mode_type::run) {
+        msg_buf.append(reinterpret_cast<const char*>(b), take);
+      }
       if (seq_len < 8) {
         const std::size_t s = std::min<std::size_t>(8 - seq_len, take);
         std::memcpy(seq_buf + seq_len, b, s);
@@ -1240,8 +1404,10 @@ bool conn::frame_header_done() {
     }
     in_message = true;
     msg_opcode = opcode;
+    msg_rsv1 = (hdr[0] & 0x40) != 0;
     msg_len = 0;
     seq_len = 0;
+    msg_buf.clear();
   } else {
     return false;
   }
@@ -1278,7 +1444,7 @@ void conn::on_message() {
     g->messages_in.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (msg_opcode == 0x1) {
+  if (msg_opcode == 0x1 && !g->opts.deflate) {
     ++w.text_msgs;
     return;
   }
@@ -1295,11 +1461,29 @@ void conn::on_message() {
   --sent_count;
   w.outstanding.fetch_sub(1, std::memory_order_relaxed);
   const std::uint64_t expected = recv_seq++;
-  bool ok = msg_len == payload.size();
-  if (ok && payload.size() >= 8) {
-    std::uint64_t seq = 0;
-    std::memcpy(&seq, seq_buf, 8);
-    ok = seq == expected;
+  bool ok = false;
+  if (g->opts.deflate) {
+    const std::string* text = &msg_buf;
+    ok = msg_opcode == 0x1 && (!msg_rsv1 || (deflate && w.inflate_into(msg_buf)));
+    if (ok && msg_rsv1) {
+      text = &w.plain;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(expected));
+    ok = ok && text->size() == g->json.size() && text->compare(8, 16, hex) == 0;
+    if (w.measuring) {
+      w.ws_in += msg_len;
+    }
+  } else {
+    ok = msg_len == payload.size();
+    if (ok && payload.size() >= 8) {
+      std::uint64_t seq = 0;
+      std::memcpy(&seq, seq_buf, 8);
+      ok = seq == expected;
+    }
+    if (w.measuring) {
+      w.ws_in += msg_len;
+    }
   }
   if (!ok) {
     ++w.errors;
@@ -1566,6 +1750,44 @@ std::string fmt(double v, int decimals = 1) {
   return buf;
 }
 
+/// zcost mode: the CPU time (thread clock, so time spent preempted is not
+/// counted) of one deflate and one inflate of the JSON message.
+int zcost(shared_state& state) {
+  const options& opts = state.opts;
+  state.json = json_message(opts.size);
+  worker w;
+  auto thread_s = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+  };
+  const std::size_t compressed = w.deflate_into(state.json);
+  const std::string frame = w.zbuf;
+  if (!w.inflate_into(frame) || w.plain != state.json) {
+    std::fprintf(stderr, "tether_loadgen: zcost: the message does not inflate back\n");
+    return 1;
+  }
+  double def_s = 0, inf_s = 0;
+  std::uint64_t n = 0;
+  const auto start = clock_type::now();
+  while (seconds_since(start) < opts.duration) {
+    for (int i = 0; i < 100; ++i, ++n) {
+      const double t0 = thread_s();
+      w.deflate_into(state.json);
+      const double t1 = thread_s();
+      w.inflate_into(frame);
+      const double t2 = thread_s();
+      def_s += t1 - t0;
+      inf_s += t2 - t1;
+    }
+  }
+  std::printf("{\"mode\":\"zcost\",\"size\":%zu,\"compressed_bytes\":%zu,\"iterations\":%llu,"
+              "\"deflate_us\":%s,\"inflate_us\":%s}\n",
+              state.json.size(), compressed, static_cast<unsigned long long>(n), fmt(1e6 * def_s / static_cast<double>(n), 2).c_str(),
+              fmt(1e6 * inf_s / static_cast<double>(n), 2).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1575,12 +1797,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   const options& opts = state.opts;
+  if (opts.mode == mode_type::zcost) {
+    return zcost(state);
+  }
   const auto tgt = parse_url(opts.url);
   if (!tgt) {
     std::fprintf(stderr, "tether_loadgen: bad --url '%s' (want ws:// or wss://host:port/path)\n", opts.url.c_str());
     return 2;
   }
   state.tgt = *tgt;
+  if (opts.deflate && opts.mode == mode_type::run) {
+    state.json = json_message(opts.size);
+  }
   if (opts.rate > 0) {
     state.period = std::chrono::duration_cast<clock_type::duration>(
         std::chrono::duration<double>(static_cast<double>(std::max(1, opts.sessions)) / opts.rate));
@@ -1670,10 +1898,10 @@ int main(int argc, char** argv) {
       state.stop = true;
       std::printf(
           "{\"mode\":\"idle\",\"url\":\"%s\",\"sessions\":%d,\"failed\":%d,\"dropped\":%ld,\"pings_received\":%ld,"
-          "\"messages_received\":%ld,\"open_s\":%s,\"held_s\":%s,\"interrupted\":%s}\n",
+          "\"messages_received\":%ld,\"deflate_sessions\":%d,\"open_s\":%s,\"held_s\":%s,\"interrupted\":%s}\n",
           opts.url.c_str(), state.opened.load(), state.failed.load(), state.dropped.load(),
           state.pings.load() - pings_at_open,
-          state.messages_in.load(), fmt(open_s, 3).c_str(), fmt(seconds_since(held_from), 1).c_str(),
+          state.messages_in.load(), state.deflate_sessions.load(), fmt(open_s, 3).c_str(), fmt(seconds_since(held_from), 1).c_str(),
           interrupted ? "true" : "false");
       std::fflush(stdout);
       // The kernel closes the sockets; tearing down thousands of sessions
@@ -1689,6 +1917,7 @@ int main(int argc, char** argv) {
   on_every_worker(workers, [](worker& w) {
     w.hist.reset();
     w.msgs = 0;
+    w.wire_in = w.wire_out = w.ws_in = 0;
     w.measuring = true;
   });
   const cpu_sample before = sample_cpu(opts);
@@ -1749,9 +1978,13 @@ int main(int argc, char** argv) {
   std::uint64_t errors = static_cast<std::uint64_t>(opts.mode == mode_type::run ? state.failed.load() : 0);
   std::uint64_t text_msgs = 0;
   std::uint64_t late_sends = 0;
+  std::uint64_t wire_in = 0, wire_out = 0, ws_in = 0;
   for (auto& w : workers) {
     hist.merge(w->hist);
     msgs += w->msgs;
+    wire_in += w->wire_in;
+    wire_out += w->wire_out;
+    ws_in += w->ws_in;
     errors += w->errors;
     text_msgs += w->text_msgs;
     late_sends += w->late_sends;
@@ -1769,6 +2002,17 @@ int main(int argc, char** argv) {
             fmt(rate * static_cast<double>(opts.size) / (1024.0 * 1024.0), 2);
     if (opts.rate > 0) {
       line += ",\"rate\":" + fmt(opts.rate, 1) + ",\"late_sends\":" + std::to_string(late_sends);
+    }
+    if (msgs > 0) {
+      // Client leg, per round trip: approximate at the window's edges by the
+      // messages in flight, which is well under 0.1% of a cell's round trips.
+      const auto per = [&](std::uint64_t v) { return fmt(static_cast<double>(v) / static_cast<double>(msgs), 1); };
+      line += ",\"wire_in_bytes_per_msg\":" + per(wire_in) + ",\"wire_out_bytes_per_msg\":" + per(wire_out) +
+              ",\"ws_in_bytes_per_msg\":" + per(ws_in);
+    }
+    if (opts.deflate) {
+      line += ",\"deflate_offered\":true,\"deflate_sessions\":" + std::to_string(state.deflate_sessions.load()) +
+              ",\"json_bytes\":" + std::to_string(state.json.size());
     }
   } else {
     line += ",\"concurrency\":" + std::to_string(opts.concurrency) + ",\"sessions\":" + std::to_string(msgs) +

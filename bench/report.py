@@ -33,6 +33,15 @@ LAT_CELLS = [
     ("lat64_s1", "64 B, 1 session"),
     ("lat64_half", "64 B, 100 sessions at half of nginx's peak rate"),
 ]
+# The deflate phase: "tether-off" is tether on its route without compression.
+DEFLATE_TARGETS = ["direct", "tether", "tether-off", "nginx", "haproxy"]
+DEFLATE_CELLS = [
+    ("z200_p1", "200 B JSON, 1 in flight"),
+    ("z200_p16", "200 B JSON, 16 in flight"),
+    ("z4k_p1", "4 KiB JSON, 1 in flight"),
+    ("z4k_p16", "4 KiB JSON, 16 in flight"),
+]
+ZCOST_CELLS = [("zcost_200", "200 B JSON"), ("zcost_4k", "4 KiB JSON")]
 
 
 def sh(*cmd):
@@ -212,6 +221,74 @@ def paced_rate_table(data, targets):
     return out
 
 
+def deflate_section(data):
+    """The deflate phase's tables (issue #20), if the raw results have them."""
+    if not any(c in dict(DEFLATE_CELLS) for c, _ in data.by):
+        return []
+    targets = [t for t in DEFLATE_TARGETS if any(k[1] == t and k[0] in dict(DEFLATE_CELLS) for k in data.by)]
+    proxies = [t for t in targets if t != "direct"]
+    md = ["## permessage-deflate", "",
+          "Clients offer permessage-deflate (no context takeover) and send JSON-like text, each message "
+          "deflated on its own (zlib level 6) when accepted; the backend accepts and echoes compressed "
+          "frames as they are. nginx and HAProxy pass the compressed frames through; tether inflates "
+          "each message and deflates it again on the other leg (2 inflates and 2 deflates per round "
+          "trip); tether-off is the same tether on a route with `compression: {client: false, upstream: "
+          "false}`, so everything travels in clear. The ratio columns divide tether by tether-off.", ""]
+
+    def rows(metric):
+        return [(c, label, metric) for c, label in DEFLATE_CELLS]
+
+    def tbl(metric, title, note, tg):
+        out = table(data, rows(metric), title, note, tg, ratios=False)
+        if "tether" in tg and "tether-off" in tg:
+            head_i = next(i for i, l in enumerate(out) if l.startswith("| "))
+            out[head_i] = out[head_i][:-2] + " | tether/tether-off |"
+            out[head_i + 1] = out[head_i + 1] + "---:|"
+            for i in range(head_i + 2, len(out)):
+                if not out[i].startswith("| "):
+                    continue
+                label = out[i].split(" | ")[0][2:]
+                cell = next(c for c, l in DEFLATE_CELLS if l == label)
+                out[i] = out[i][:-2] + " | " + ratio(data.values(cell, "tether", metric),
+                                                      data.values(cell, "tether-off", metric)) + " |"
+        return out
+
+    md += tbl("msgs_per_s", "Round trips per second, compressed (higher is better)", "", targets)
+    md += tbl("proxy_cpu_us_per_msg", "Proxy CPU per round trip, compressed, microseconds (lower is better)",
+              "", proxies)
+    md += tbl("p99_us", "p99 latency, compressed, microseconds (lower is better)", "", targets)
+    md += tbl("ws_in_bytes_per_msg", "Client leg: WebSocket payload of one echo, bytes",
+              "As received by the client (compressed when RSV1 was set).", targets)
+    md += tbl("wire_in_bytes_per_msg", "Client leg: TCP bytes to the client per round trip",
+              "TCP payload (TLS 1.3 records included, TLS-less for direct) received by the load generator "
+              "over the measured window divided by the round trips.", targets)
+    md += tbl("wire_out_bytes_per_msg", "Client leg: TCP bytes from the client per round trip", "", targets)
+    z = [(c, l) for c, l in ZCOST_CELLS if data.values(c, "zlib", "deflate_us")]
+    if z:
+        md += ["### zlib alone on the proxies' core", "",
+               "`tether_loadgen zcost`: one deflate (level 6, raw, 15-bit window, reset per message) and "
+               "one inflate of the same message, CPU time of the thread, median over the rounds. A round "
+               "trip through a proxy that terminates compression on both legs costs 2 of each.", "",
+               "| message | compressed, bytes | deflate, us | inflate, us | 2 x (deflate + inflate), us |",
+               "|---|---:|---:|---:|---:|"]
+        for c, label in z:
+            d = statistics.median(data.values(c, "zlib", "deflate_us"))
+            i = statistics.median(data.values(c, "zlib", "inflate_us"))
+            cb = statistics.median(data.values(c, "zlib", "compressed_bytes"))
+            md.append(f"| {label} | {fmt(cb)} | {fmt(d)} | {fmt(i)} | {fmt(2 * (d + i))} |")
+        md.append("")
+    if data.values("idle_z", "tether", "kib_per_session_all"):
+        md += table(data, [("idle", "no compression (idle cell)", "kib_per_session_all"),
+                           ("idle_z", "permessage-deflate on both legs", "kib_per_session_all"),
+                           ("idle", "RssAnon, no compression", "anon_kib_per_session_all"),
+                           ("idle_z", "RssAnon, permessage-deflate on both legs", "anon_kib_per_session_all"),
+                           ("idle_z", "sessions that negotiated it", "deflate_sessions")],
+                    "tether's memory per idle wss session with compression negotiated, KiB",
+                    "As the idle cell (route /hb1, 1 s heartbeats on both legs, 9,000 sessions), but every "
+                    "client offers permessage-deflate and the backend accepts it.", ["tether"], ratios=False)
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -333,9 +410,12 @@ def main():
                     "each way); nginx and HAProxy have no WebSocket heartbeats, so theirs is plain idle "
                     "cost: not like for like, so no ratios.", proxies, ratios=False)
 
+    md += deflate_section(data)
+
     md += ["## Errors", "",
            "Failed sessions, echo size or sequence mismatches, protocol errors, summed over all cells: " +
-           ", ".join(f"{t} {data.errors.get(t, 0)}" for t in targets) + ".", ""]
+           ", ".join(f"{t} {data.errors.get(t, 0)}" for t in
+                     targets + [t for t in ("tether-off",) if t in data.errors]) + ".", ""]
     if data.crashes:
         md += ["Proxy processes found dead (and restarted): " + "; ".join(
             f"{c['target']} in round {c['round']} before cell {c['result'].get('before_cell')} "

@@ -2,9 +2,10 @@
 # bench/run.sh: tether against nginx and HAProxy as wss:// WebSocket proxies in
 # front of the same echo backend, on this machine. One command, from anywhere:
 #
-#   bench/run.sh                  # full run: 3 rounds, 5 s cells (about 18 minutes + build)
-#   QUICK=1 bench/run.sh          # 1 round, 2 s cells, 5 s idle CPU (about 4 minutes)
+#   bench/run.sh                  # full run: 3 rounds, 5 s cells (about 28 minutes + build)
+#   QUICK=1 bench/run.sh          # 1 round, 2 s cells, 5 s idle CPU (about 6 minutes)
 #   ROUNDS=5 DURATION=10 bench/run.sh
+#   QUICK=1 PHASES=deflate bench/run.sh   # the compressed cells only (about 2 minutes)
 #
 # It installs nginx and haproxy from Debian if they are missing (needs root),
 # builds tether, echo_backend and tether_loadgen in Release into build-bench/,
@@ -47,13 +48,35 @@
 #          wss sessions; then the proxy's CPU over IDLE_CPU_SECONDS with those
 #          9,000 sessions (tether: 1 s heartbeats on both legs; nginx and
 #          HAProxy have no heartbeats: just idle)
+#   deflate  permessage-deflate (RFC 7692), issue #20. The backend is restarted
+#          with `--deflate 1` (it accepts offers with no context takeover either
+#          way and echoes compressed frames as they are; outside this phase it
+#          ignores offers, so the other cells are unchanged), and the load
+#          generator runs with --deflate: JSON-like text messages, each deflated
+#          on its own (level 6) when the server accepted the extension.
+#          z200_p1, z200_p16, z4k_p1, z4k_p16: 100 sessions x {200 B, 4 KiB}
+#            x {1, 16} in flight, against every target, plus "tether-off":
+#            the same tether on route /zoff, `compression: {client: false,
+#            upstream: false}` (clear on both legs). nginx and HAProxy pass
+#            the compressed frames through; tether inflates and deflates them
+#            on each leg. Per cell: round trips/s, the proxy's CPU per round
+#            trip, p99, and the bytes on the client leg per round trip
+#            (TCP payload each way, TLS included, and the echo's WebSocket
+#            payload; from the load generator's socket counts)
+#          zcost_200, zcost_4k: no network; tether_loadgen zcost on core 1:
+#            the CPU of one deflate and one inflate of those messages
+#          idle_z: tether only, like idle but every client offers
+#            permessage-deflate and the backend accepts it: compression
+#            negotiated on both legs of every idle session
 #
 # Environment:
 #   ROUNDS (3)  DURATION (5 s per cell)  WARMUP (1 s)  QUICK (1: ROUNDS=1,
 #   DURATION=2, IDLE_CPU_SECONDS=5)  IDLE_CPU_SECONDS (20)  IDLE_SESSIONS (9000)
 #   RATE_CONCURRENCY (16)  TARGETS ("direct tether nginx haproxy")
-#   PHASES ("run rate idle": which kinds of cells; "run" includes the lat
-#   cells)  SKIP_IDLE (1: no idle cells)
+#   PHASES ("run rate idle deflate": which kinds of cells; "run" includes the
+#   lat cells)  SKIP_IDLE (1: no idle cells)
+#   RESULTS_DIR (bench: where RESULTS.md and results-raw.jsonl are written;
+#   RESULTS.md's keep blocks are carried over from the file there)
 #   SKIP_BUILD (1: use what is in build-bench)
 #   SKIP_INSTALL (1: never apt-get)
 #
@@ -67,7 +90,7 @@ cd "$root"
 command_args="$*"
 env_line=""
 for v in QUICK ROUNDS DURATION WARMUP IDLE_CPU_SECONDS IDLE_SESSIONS RATE_CONCURRENCY TARGETS PHASES SKIP_BUILD \
-  SKIP_IDLE; do
+  SKIP_IDLE RESULTS_DIR; do
   if [[ -n "${!v:-}" ]]; then
     if [[ ${!v} == *" "* ]]; then env_line+="$v=\"${!v}\" "; else env_line+="$v=${!v} "; fi
   fi
@@ -86,7 +109,9 @@ IDLE_SESSIONS=${IDLE_SESSIONS:-9000}
 IDLE_FIRST=1000
 RATE_CONCURRENCY=${RATE_CONCURRENCY:-16}
 TARGETS=${TARGETS:-"direct tether nginx haproxy"}
-PHASES=${PHASES:-"run rate idle"}
+PHASES=${PHASES:-"run rate idle deflate"}
+RESULTS_DIR=${RESULTS_DIR:-$root/bench}
+mkdir -p "$RESULTS_DIR"
 [[ "${SKIP_IDLE:-0}" == 1 ]] && PHASES=${PHASES/idle/}
 SESSIONS=100
 
@@ -157,6 +182,7 @@ log "work directory $run"
 # --------------------------------------------------------- processes ----
 
 declare -A measure=()   # name -> pid whose CPU and RSS we read (pid[]: bench/lib.sh)
+backend_deflate=0       # 1: the backend accepts permessage-deflate (deflate phase)
 
 stop() {  # NAME
   local p=${pid[$1]:-}
@@ -238,7 +264,7 @@ EOF
 start() {  # NAME
   case $1 in
     backend)
-      taskset -c 0 "$build/bench/echo_backend" --port $port_backend \
+      taskset -c 0 "$build/bench/echo_backend" --port $port_backend --deflate $backend_deflate \
         >>"$run/backend.log" 2>&1 &
       pid[backend]=$!
       measure[backend]=$!
@@ -277,6 +303,7 @@ start() {  # NAME
 url_of() {  # TARGET [PATH]
   case $1 in
     direct) echo "ws://127.0.0.1:$port_backend${2:-/}" ;;
+    tether-off) echo "wss://127.0.0.1:$port_tether${2:-/zoff}" ;;
     tether) echo "wss://127.0.0.1:$port_tether${2:-/}" ;;
     nginx) echo "wss://127.0.0.1:$port_nginx${2:-/}" ;;
     haproxy) echo "wss://127.0.0.1:$port_haproxy${2:-/}" ;;
@@ -318,6 +345,55 @@ cells=(
   "lat64_s1 64 1 1"
   "lat64_half 64 1 100 half-nginx"
 )
+
+# The deflate phase's cells, "NAME SIZE INFLIGHT", and its zlib reference.
+deflate_cells=(
+  "z200_p1 200 1"
+  "z200_p16 200 16"
+  "z4k_p1 4096 1"
+  "z4k_p16 4096 16"
+)
+
+# restart_backend DEFLATE: the backend again, accepting permessage-deflate or not.
+restart_backend() {
+  stop backend
+  backend_deflate=$1
+  start backend
+}
+
+zcost_cell() {  # NAME SIZE ROUND: zlib alone on the proxies' core
+  local out
+  if ! out=$(taskset -c 1 "$loadgen" zcost --size "$2" --duration "$DURATION" 2>>"$run/loadgen.log"); then
+    out='{"failed":true}'
+  fi
+  log "$1 zlib: $out"
+  record zlib "$1" "$3" "$out"
+}
+
+deflate_phase() {  # ROUND ORDER...
+  local round=$1 c cell size inflight t
+  shift
+  local targets=()
+  for t in "$@"; do
+    targets+=("$t")
+    [[ $t == tether ]] && targets+=(tether-off)
+  done
+  restart_backend 1
+  loadgen_extra=(--deflate)
+  for c in "${deflate_cells[@]}"; do
+    read -r cell size inflight <<<"$c"
+    for t in "${targets[@]}"; do
+      run_cell "$t" "$cell" "$size" "$inflight" "$round"
+    done
+  done
+  zcost_cell zcost_200 200 "$round"
+  zcost_cell zcost_4k 4096 "$round"
+  if [[ " $* " == *" tether "* ]]; then
+    idle_cell tether "$round" idle_z
+  fi
+  loadgen_extra=()
+  restart_backend 0
+}
 
 # half_nginx_rate ROUND: prints "RATE SOURCE", half of nginx's msg64_p1
 # round trips per second in ROUND; without an nginx result, half of the best
@@ -361,13 +437,20 @@ ensure_alive() {
   start "$1"
 }
 
-run_cell() {  # TARGET CELL SIZE INFLIGHT ROUND [SESSIONS [RATE RATE_FROM]]
+# run_cell TARGET CELL SIZE INFLIGHT ROUND [SESSIONS [RATE RATE_FROM]]; with
+# loadgen_extra=(...) set, those arguments go to the load generator too.
+# "tether-off" is tether's process on route /zoff.
+loadgen_extra=()
+run_cell() {
   local target=$1 cell=$2 size=$3 inflight=$4 round=$5 sessions=${6:-$SESSIONS} rate=${7:-} rate_from=${8:-} out
-  ensure_alive "$target" "$cell" "$round"
+  local proc=$target
+  [[ $target == tether-off ]] && proc=tether
+  ensure_alive "$proc" "$cell" "$round"
   local args=(run --url "$(url_of "$target")" --ca "$certs/ca.crt" --sessions "$sessions" --size "$size"
     --inflight "$inflight" --duration "$DURATION" --warmup "$WARMUP" --backend-pid "${measure[backend]}")
-  [[ $target != direct ]] && args+=(--proxy-pid "${measure[$target]}")
+  [[ $target != direct ]] && args+=(--proxy-pid "${measure[$proc]}")
   [[ -n $rate ]] && args+=(--rate "$rate")
+  args+=("${loadgen_extra[@]}")
   if ! out=$(taskset -c 0 "$loadgen" "${args[@]}" 2>>"$run/loadgen.log"); then
     log "$cell $target: load generator failed"
     out='{"failed":true}'
@@ -403,7 +486,7 @@ idle_open() {
   # be found before the child has started.
   : >"$run/$name.out"
   taskset -c 0 "$loadgen" idle --url "$url" --ca "$certs/ca.crt" --sessions "$count" --connect-rate 1500 \
-    --concurrency 64 --hold 600 >>"$run/$name.out" 2>>"$run/loadgen.log" &
+    --concurrency 64 --hold 600 "${loadgen_extra[@]}" >>"$run/$name.out" 2>>"$run/loadgen.log" &
   pid[$name]=$!
   for ((i = 0; i < 2400; ++i)); do
     grep -q '"event":"open"' "$run/$name.out" 2>/dev/null && break
@@ -429,8 +512,8 @@ json_line() {  # FILE PATTERN: the first line of FILE containing PATTERN, or {}
   grep -m1 -F "$2" "$1" 2>/dev/null || echo '{}'
 }
 
-idle_cell() {  # TARGET ROUND
-  local target=$1 round=$2 path=/
+idle_cell() {  # TARGET ROUND [CELL]: CELL (default idle) names the raw result
+  local target=$1 round=$2 cell=${3:-idle} path=/
   [[ $target == tether ]] && path=/hb1
   local url
   url=$(url_of "$target" "$path")
@@ -475,6 +558,7 @@ failed = sum(o.get("failed", 0) for o in opens)
 cpu = (c1 - c0) / hz
 print(json.dumps({
     "sessions": opened, "failed": failed,
+    "deflate_sessions": sum(f.get("deflate_sessions", 0) for f in finals),
     "dropped": sum(f.get("dropped", 0) for f in finals),
     "rss0_kib": rss0, "rss1k_kib": rss1, "rss_all_kib": rss2,
     "kib_per_session_1k": round((rss1 - rss0) / first, 2),
@@ -488,8 +572,8 @@ print(json.dumps({
 }))
 EOF
   )
-  log "idle $target: $result"
-  record "$target" idle "$round" "$result"
+  log "$cell $target: $result"
+  record "$target" "$cell" "$round" "$result"
   stop "$target"
 }
 
@@ -538,14 +622,18 @@ for ((round = 1; round <= ROUNDS; ++round)); do
       idle_cell "$t" "$round"
     done
   fi
+  if [[ " $PHASES " == *" deflate "* ]]; then
+    # shellcheck disable=SC2086
+    deflate_phase "$round" $order
+  fi
 done
 for t in $TARGETS; do
   ensure_alive "$t" end "$ROUNDS"
 done
 log "done in $(($(date +%s) - started_at)) s"
 
-cp "$raw" "$root/bench/results-raw.jsonl"
-$python "$root/bench/report.py" --raw "$raw" --results "$root/bench/RESULTS.md" \
+cp "$raw" "$RESULTS_DIR/results-raw.jsonl"
+$python "$root/bench/report.py" --raw "$raw" --results "$RESULTS_DIR/RESULTS.md" \
   --command "${env_line}bench/run.sh${command_args:+ $command_args}" --rounds "$ROUNDS" --duration "$DURATION" \
   --warmup "$WARMUP" --idle-cpu-seconds "$IDLE_CPU_SECONDS" --sessions "$SESSIONS" \
   --rate-concurrency "$RATE_CONCURRENCY"
