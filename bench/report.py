@@ -231,8 +231,9 @@ def deflate_section(data):
           "Clients offer permessage-deflate (no context takeover) and send JSON-like text, each message "
           "deflated on its own (zlib level 6) when accepted; the backend accepts and echoes compressed "
           "frames as they are. nginx and HAProxy pass the compressed frames through; tether inflates "
-          "each message and deflates it again on the other leg (2 inflates and 2 deflates per round "
-          "trip); tether-off is the same tether on a route with `compression: {client: false, upstream: "
+          "each message (UTF-8, size limit, answer rules) and passes its compressed bytes on when "
+          "both legs' parameters allow, as here (2 inflates per round trip; before that change, "
+          "2 inflates and 2 deflates); tether-off is the same tether on a route with `compression: {client: false, upstream: "
           "false}`, so everything travels in clear. The ratio columns divide tether by tether-off.", ""]
 
     def rows(metric):

@@ -58,8 +58,9 @@
 #            x {1, 16} in flight, against every target, plus "tether-off":
 #            the same tether on route /zoff, `compression: {client: false,
 #            upstream: false}` (clear on both legs). nginx and HAProxy pass
-#            the compressed frames through; tether inflates and deflates them
-#            on each leg. Per cell: round trips/s, the proxy's CPU per round
+#            the compressed frames through; tether inflates each message
+#            and passes its compressed bytes on (both legs' parameters allow
+#            it here). Per cell: round trips/s, the proxy's CPU per round
 #            trip, p99, and the bytes on the client leg per round trip
 #            (TCP payload each way, TLS included, and the echo's WebSocket
 #            payload; from the load generator's socket counts)
