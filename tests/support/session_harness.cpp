@@ -33,23 +33,23 @@ constexpr const char* default_route_yaml = R"(    reconnect:
 
 bytes to_bytes(std::string_view s) { return {s.begin(), s.end()}; }
 
-// permessage-deflate with zlib itself, not tether's codec: raw deflate, sync
-// flush, the 00 00 FF FF tail off the wire (RFC 7692 7.2.1).
-namespace {
-
-bytes deflate_message(std::span<const std::uint8_t> in) {
+bytes deflate_message(std::span<const std::uint8_t> in, int level) {
   z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+  deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
   bytes out(deflateBound(&z, static_cast<uLong>(in.size())) + 16);
   z.next_in = const_cast<Bytef*>(in.data());
   z.avail_in = static_cast<uInt>(in.size());
   z.next_out = out.data();
   z.avail_out = static_cast<uInt>(out.size());
   deflate(&z, Z_SYNC_FLUSH);
-  out.resize(out.size() - z.avail_out - 4);
+  // What zlib left unused, and the sync flush's tail (erase: g++ 12 takes a
+  // shrinking resize for a possible huge growth).
+  out.erase(out.end() - static_cast<std::ptrdiff_t>(z.avail_out + 4), out.end());
   deflateEnd(&z);
   return out;
 }
+
+namespace {
 
 /// False when `in` is not a valid compressed message.
 bool inflate_message(bytes in, bytes& out) {

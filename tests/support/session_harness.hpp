@@ -39,6 +39,10 @@ bytes to_bytes(std::string_view s);
 /// One frame on the wire; masked with `key` when `masked`.
 bytes encode_frame(ws::opcode op, bool fin, std::span<const std::uint8_t> payload, bool masked,
                    std::array<std::uint8_t, 4> key = {0x12, 0x34, 0x56, 0x78}, bool rsv1 = false);
+/// A permessage-deflate message payload made with zlib itself, not tether's
+/// codec: raw deflate at `level`, sync flush, the 00 00 FF FF tail left off
+/// (RFC 7692 7.2.1).
+bytes deflate_message(std::span<const std::uint8_t> in, int level = 6);
 /// A close frame's payload: the code, then the reason.
 bytes close_payload(std::uint16_t code, std::string_view reason = {});
 

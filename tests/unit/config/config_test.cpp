@@ -1219,3 +1219,51 @@ BOOST_AUTO_TEST_CASE(a_few_aliases_still_work) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(config_compression)
+
+BOOST_AUTO_TEST_CASE(defaults_inheritance_and_both_forms_of_context_takeover) {
+  const auto c = parse_ok(minimal);
+  const auto& d = c->routes[0].compression;
+  BOOST_TEST(d.client);
+  BOOST_TEST(d.upstream);
+  BOOST_TEST(d.level == 6);
+  BOOST_TEST(d.max_window_bits == 15);
+  BOOST_TEST(!d.send_takeover);
+  BOOST_TEST(!d.receive_takeover);
+
+  // defaults set it, the route overrides one key, and a map sets one direction.
+  const auto m = parse_ok(R"(defaults:
+  compression: {upstream: false, level: 1, context_takeover: true}
+)" + minimal + R"(    compression:
+      max_window_bits: 10
+      context_takeover: {receive: false}
+)");
+  const auto& r = m->routes[0].compression;
+  BOOST_TEST(r.client);
+  BOOST_TEST(!r.upstream);
+  BOOST_TEST(r.level == 1);
+  BOOST_TEST(r.max_window_bits == 10);
+  BOOST_TEST(r.send_takeover);
+  BOOST_TEST(!r.receive_takeover);
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_name_line_column_and_key) {
+  check_errors(minimal + R"(    compression:
+      level: 10
+      max_window_bits: 8
+      context_takeover: {send: yes, both: true}
+      deflate: true
+)",
+               {
+                   R"(t.yaml:9:14: routes[0].compression.level: expected an integer from 0 to 9, got "10")",
+                   R"(t.yaml:10:24: routes[0].compression.max_window_bits: expected an integer from 9 to 15, got "8")",
+                   R"(t.yaml:11:32: routes[0].compression.context_takeover.send: expected true or false, got "yes")",
+                   R"(t.yaml:11:37: routes[0].compression.context_takeover.both: unknown key)",
+                   R"(t.yaml:12:7: routes[0].compression.deflate: unknown key)",
+               });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
