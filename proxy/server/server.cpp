@@ -55,19 +55,54 @@ server::server(std::shared_ptr<const config> cfg, std::size_t threads,
 
 server::~server() { stop(); }
 
-std::string server::apply_listeners(const config& cfg) {
+namespace {
+
+/// Each TLS listener's certificate and key, loaded; false and `error` when one fails.
+bool load_listener_tls(const config& cfg, std::map<std::string, std::shared_ptr<server_tls>>& out,
+                       std::string& error) {
+  for (const auto& lc : cfg.listeners) {
+    if (lc.tls) {
+      auto tls = server_tls::make(*lc.tls, error);
+      if (!tls) {
+        error = "listener " + lc.name + ": " + error;
+        return false;
+      }
+      out[lc.name] = std::move(tls);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<server::prepared> server::prepare(std::shared_ptr<const config> cfg,
+                                               std::string& error) {
+  prepared p;
+  if (!load_listener_tls(*cfg, p.listener_tls, error)) {
+    return std::nullopt;
+  }
+  p.rt = runtime::make(std::move(cfg), metrics_, error);
+  if (!p.rt) {
+    return std::nullopt;
+  }
+  return p;
+}
+
+std::string server::apply(prepared p) {
+  std::lock_guard lock(mutex_);
+  if (auto error = apply_listeners(p.rt->cfg(), p.listener_tls); !error.empty()) {
+    return error;
+  }
+  runtime_ = std::move(p.rt);
+  return {};
+}
+
+std::string server::apply_listeners(const config& cfg,
+                                    std::map<std::string, std::shared_ptr<server_tls>>& tls) {
   // Listeners are matched by name: a kept name keeps its socket when its
   // bind address is unchanged, so a reload never drops a connection.
   std::map<std::string, std::shared_ptr<listener>> next;
   for (const auto& lc : cfg.listeners) {
-    std::shared_ptr<server_tls> tls;
-    if (lc.tls) {
-      std::string error;
-      tls = server_tls::make(*lc.tls, error);
-      if (!tls) {
-        return "listener " + lc.name + ": " + error;
-      }
-    }
     auto& ctx = contexts_[lc.name];
     if (!ctx) {
       ctx = std::make_shared<listener_context>(lc.name, metrics_.listener(lc.name));
@@ -84,7 +119,7 @@ std::string server::apply_listeners(const config& cfg) {
       }
       next[lc.name] = l;
     }
-    next[lc.name]->context()->set_tls(std::move(tls));
+    next[lc.name]->context()->set_tls(lc.tls ? std::move(tls[lc.name]) : nullptr);
     next[lc.name]->context()->set_max_connections(lc.max_connections);
   }
   for (auto& [name, l] : listeners_) {
@@ -106,7 +141,11 @@ std::string server::apply_listeners(const config& cfg) {
 
 std::string server::start() {
   std::lock_guard lock(mutex_);
-  if (auto error = apply_listeners(runtime_->cfg()); !error.empty()) {
+  std::map<std::string, std::shared_ptr<server_tls>> tls;
+  if (std::string error; !load_listener_tls(runtime_->cfg(), tls, error)) {
+    return error;
+  }
+  if (auto error = apply_listeners(runtime_->cfg(), tls); !error.empty()) {
     return error;
   }
   if (runtime_->cfg().admin.enabled) {
@@ -171,6 +210,9 @@ void server::stop() {
     }
   }
   threads_.clear();
+  if (reloader_.joinable()) {
+    reloader_.join();
+  }
 }
 
 void server::warm_up() {
@@ -204,23 +246,6 @@ std::uint16_t server::port(const std::string& name) const {
 }
 
 std::uint16_t server::admin_port() const { return admin_ ? admin_->port() : 0; }
-
-bool server::reload(std::shared_ptr<const config> cfg, std::string& error) {
-  auto rt = runtime::make(cfg, metrics_, error);
-  if (!rt) {
-    metrics_.config_reload(false);
-    return false;
-  }
-  std::lock_guard lock(mutex_);
-  error = apply_listeners(*cfg);
-  if (!error.empty()) {
-    metrics_.config_reload(false);
-    return false;
-  }
-  runtime_ = std::move(rt);
-  metrics_.config_reload(true);
-  return true;
-}
 
 void server::drain() {
   if (draining_.exchange(true)) {
@@ -288,7 +313,7 @@ void server::handle_signals(std::string config_path) {
   config_path_ = std::move(config_path);
   signals_ = std::make_unique<net::signal_set>(workers_[0]->ioc(), SIGHUP, SIGTERM, SIGINT);
   signals_->async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
-  // On the same thread as SIGHUP, so two reloads never overlap.
+  // On the same thread as SIGHUP, so reload_file() sees both.
   watch_ = std::make_unique<file_watch>(workers_[0]->ioc(), file_watch_quiet, [this] { reload_file(); });
   const auto files = files_to_watch(config_path_, current()->cfg());
   watch_->watch(files);
@@ -296,22 +321,60 @@ void server::handle_signals(std::string config_path) {
 }
 
 void server::reload_file() {
-  auto loaded = load_config(config_path_);
-  std::string error;
-  if (!loaded.value) {
+  if (draining_) {
+    return;
+  }
+  if (reloading_) {
+    reload_again_ = true;
+    return;
+  }
+  reloading_ = true;
+  if (reloader_.joinable()) {
+    reloader_.join();  // the last one has posted its result: it is done
+  }
+  reloader_ = std::thread([this] {
+    auto loaded = load_config(config_path_);
+    std::vector<std::string> errors = std::move(loaded.errors);
+    std::optional<prepared> p;
+    if (loaded.value) {
+      std::string error;
+      p = prepare(std::move(loaded.value), error);
+      if (!p) {
+        errors.push_back(std::move(error));
+      }
+    }
+    net::post(workers_[0]->ioc(), [this, p = std::move(p), errors = std::move(errors)]() mutable {
+      finish_reload(std::move(p), errors);
+    });
+  });
+}
+
+void server::finish_reload(std::optional<prepared> p, const std::vector<std::string>& errors) {
+  reloading_ = false;
+  if (draining_) {
+    return;
+  }
+  std::string error = p ? apply(std::move(*p)) : std::string();
+  if (!p || !error.empty()) {
     metrics_.config_reload(false);
-    for (const auto& e : loaded.errors) {
+    for (const auto& e : errors) {
       spdlog::error("reload: {}", e);
     }
-  } else if (!reload(loaded.value, error)) {
-    spdlog::error("reload: {}", error);
+    if (!error.empty()) {
+      spdlog::error("reload: {}", error);
+    }
   } else {
+    metrics_.config_reload(true);
     spdlog::info("reloaded {}", config_path_);
   }
   if (watch_) {
     // The files of whichever configuration is now in force, as they are
     // now: a broken file is not retried until it changes again.
     watch_->watch(files_to_watch(config_path_, current()->cfg()));
+  }
+  if (reload_again_) {
+    reload_again_ = false;
+    reload_file();
   }
 }
 

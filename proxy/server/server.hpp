@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "net.hpp"
 #include "admin/metrics.hpp"
 #include "server/runtime.hpp"
+#include "tls/tls_context.hpp"
 
 namespace tether {
 
@@ -49,8 +51,6 @@ class server {
   /// Stops at once and joins background threads.
   void stop();
 
-  /// SIGHUP: applies `cfg` to new sessions; true when it took effect.
-  bool reload(std::shared_ptr<const config> cfg, std::string& error);
   /// SIGTERM: /readyz turns 503, listeners close, sessions get 1001 spread
   /// over drain_timeout, then the workers stop.
   void drain();
@@ -72,7 +72,17 @@ class server {
   std::uint16_t admin_port() const;
 
  private:
-  std::string apply_listeners(const config& cfg);
+  /// A configuration made ready for use: its runtime (CA bundles, regexes)
+  /// and its listeners' certificates. Made on the reloader thread, since
+  /// loading all that takes as long as the files and patterns are large.
+  struct prepared {
+    std::shared_ptr<const runtime> rt;
+    std::map<std::string, std::shared_ptr<server_tls>> listener_tls;
+  };
+  std::optional<prepared> prepare(std::shared_ptr<const config> cfg, std::string& error);
+  /// Worker 0: the listeners follow `p`, and new sessions get its runtime.
+  std::string apply(prepared p);
+  std::string apply_listeners(const config& cfg, std::map<std::string, std::shared_ptr<server_tls>>& tls);
   void drain_worker(worker& w, std::chrono::milliseconds over);
   void worker_drained();
   /// One in-memory TLS handshake per listener on the calling worker thread.
@@ -96,7 +106,14 @@ class server {
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> workers_drained_{0};
   void on_signal(error_code ec, int sig);
+  /// SIGHUP or a file change, on worker 0: reads and prepares the file on
+  /// the reloader thread, which posts the result back to finish_reload.
+  /// A reload asked for while one is under way runs once that one is done.
   void reload_file();
+  void finish_reload(std::optional<prepared> p, const std::vector<std::string>& errors);
+  std::thread reloader_;
+  bool reloading_ = false;     // worker 0 only, as are the two below
+  bool reload_again_ = false;
   std::unique_ptr<net::signal_set> signals_;
   std::unique_ptr<file_watch> watch_;
   std::string config_path_;

@@ -23,17 +23,17 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-/// tether as main() runs it, minus the process: a config file, two workers,
-/// SIGHUP/SIGTERM handling and the file watch.
+/// tether as main() runs it, minus the process: a config file, two workers
+/// (or `workers`), SIGHUP/SIGTERM handling and the file watch.
 class signalled_tether {
  public:
-  explicit signalled_tether(std::string path) : path_(std::move(path)) {
+  explicit signalled_tether(std::string path, std::size_t workers = 2) : path_(std::move(path)) {
     auto loaded = tether::load_config(path_);
     BOOST_REQUIRE_MESSAGE(loaded.value, "config rejected: " << (loaded.errors.empty() ? "" : loaded.errors[0]));
     tether::log_config quiet;
     quiet.level = std::getenv("TETHER_TEST_LOG") ? std::getenv("TETHER_TEST_LOG") : "error";
     tether::setup_logging(quiet);
-    srv_ = std::make_unique<tether::server>(loaded.value, 2);
+    srv_ = std::make_unique<tether::server>(loaded.value, workers);
     const auto error = srv_->start();
     BOOST_REQUIRE_MESSAGE(error.empty(), "tether did not start: " << error);
     srv_->handle_signals(path_);
@@ -57,6 +57,11 @@ class signalled_tether {
   std::string path_;
   std::unique_ptr<tether::server> srv_;
 };
+
+/// The slow configuration: this many wss:// routes, each loading a CA
+/// bundle of this many certificates when the configuration is compiled.
+constexpr int slow_routes = 100;
+constexpr int slow_bundle_certs = 10;
 
 std::string temp_config_path(const std::string& name) {
   return "/tmp/tether-threads-" + std::to_string(::getpid()) + "-" + name + ".yaml";
@@ -216,6 +221,62 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_under_traffic_move_new_sessions_and_keep_run
   BOOST_CHECK_EQUAL(b.handshakes().size(), b_before + 1);
   BOOST_CHECK_EQUAL(a.handshakes().size(), a_before);
   std::remove(path.c_str());
+}
+
+// A configuration that takes long to load (here many wss:// routes, each
+// loading a large CA bundle) is read and compiled off the workers' threads:
+// the only worker keeps answering while it loads, and its sessions never
+// wait for more than a small part of it.
+BOOST_AUTO_TEST_CASE(a_slow_reload_never_holds_up_the_sessions_of_the_worker_that_receives_the_signal) {
+  test_backend backend;
+  const auto bundle = temp_config_path("bundle") + ".pem";
+  {
+    std::ifstream ca(certs_dir() + "/ca.crt");
+    const std::string pem((std::istreambuf_iterator<char>(ca)), std::istreambuf_iterator<char>());
+    std::ofstream out(bundle);
+    for (int i = 0; i < slow_bundle_certs; ++i) {
+      out << pem;
+    }
+  }
+  std::string yaml = listener_yaml(false) + "routes:\n";
+  for (int i = 0; i < slow_routes; ++i) {
+    yaml += "  - name: slow" + std::to_string(i) + "\n    match: {path: /slow/" + std::to_string(i) +
+            "}\n    upstream:\n      url: \"wss://127.0.0.1:9/\"\n      tls: {ca: \"" + bundle + "\"}\n";
+  }
+  yaml += "  - name: r\n    upstream:\n      url: \"" + backend.url() + "\"\n";
+  const auto path = temp_config_path("slow");
+  write_file(path, yaml);
+  signalled_tether t(path, 1);
+  auto c = ws_client::connect(t.port());
+  problems p;
+  BOOST_REQUIRE(round_trip(*c, "before", p));
+
+  const auto hup = steady::now();
+  ::kill(::getpid(), SIGHUP);
+  auto slowest = steady::duration::zero();
+  int trips = 0;
+  while (t.metric("tether_config_reloads_total{result=\"success\"}") < 1 &&
+         steady::now() - hup < 60s) {
+    const auto sent = steady::now();
+    if (!round_trip(*c, "during " + std::to_string(trips), p)) {
+      break;
+    }
+    slowest = std::max(slowest, steady::now() - sent);
+    ++trips;
+  }
+  const auto took = steady::now() - hup;
+  const auto ms = [](steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  BOOST_TEST_MESSAGE("reload took " << ms(took) << " ms; " << trips << " round trips meanwhile, the slowest "
+                                    << ms(slowest) << " ms");
+  BOOST_CHECK_MESSAGE(p.count() == 0, p.text());
+  BOOST_CHECK_EQUAL(t.metric("tether_config_reloads_total{result=\"success\"}"), 1);
+  // Only a long reload can show the difference: one on the worker's thread
+  // holds a round trip up for most of it.
+  BOOST_REQUIRE_MESSAGE(took >= 600ms, "the reload took only " << ms(took) << " ms: make the config slower");
+  BOOST_CHECK_GT(trips, 5);
+  BOOST_CHECK_LT(ms(slowest), 150);
+  std::remove(path.c_str());
+  std::remove(bundle.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_drains_sessions_under_traffic_with_1001_spread_over_the_window) {
