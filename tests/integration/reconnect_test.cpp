@@ -315,4 +315,23 @@ BOOST_AUTO_TEST_CASE(thousand_sessions_survive_one_backend_restart) {
   BOOST_CHECK_EQUAL(t.metric("tether_sessions_active{route=\"r\"}"), n);
 }
 
+// A process that stops without draining (tests, a second signal) destroys
+// its workers while sessions wait out a backoff: the wait's coroutine owns
+// its session, so the session ends as the worker's io_context goes, and must
+// not reach the worker's wheel, poller or codecs, gone by then.
+BOOST_AUTO_TEST_CASE(stopping_while_a_session_waits_in_backoff_ends_it_cleanly) {
+  test_backend backend;
+  auto t = std::make_unique<tether_instance>(
+      config(one_url(backend), "", {}, "{initial: 10s, max: 10s, multiplier: 1.0, jitter: 0}"));
+  auto c = ws_client::connect(t->port());
+  BOOST_REQUIRE(!c->send_text("hello"));
+  BOOST_REQUIRE(read_until_text(*c, "hello"));
+  backend.kill();
+  BOOST_REQUIRE_MESSAGE(read_until_text(*c, "~reconnecting"), "no reconnecting notice");
+  BOOST_CHECK_EQUAL(t->metric("tether_sessions_active{route=\"r\"}"), 1);
+  t.reset();  // ASan reports a use after free here if the order is wrong
+  auto m = c->read(2000ms);
+  BOOST_CHECK(!m);  // the connection went with the process
+}
+
 BOOST_AUTO_TEST_SUITE_END()
