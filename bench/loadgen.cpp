@@ -22,7 +22,11 @@
 // rate  C connectors open sessions (TCP + TLS + upgrade), close them with a
 //       close handshake, and start again, for --duration seconds.
 // idle  opens N sessions (paced by --connect-rate), answers pings, and holds
-//       them until SIGINT/SIGTERM or --hold seconds.
+//       them until SIGINT/SIGTERM or --hold seconds, or with --until-closed
+//       until the server has ended every one. The JSON line counts the
+//       server's close codes (1006: no close frame), and with --until-closed
+//       lists when each session ended, in seconds on CLOCK_MONOTONIC, so that
+//       whoever signalled the server can place them in its own timeline.
 // zcost no network: deflates and inflates the --deflate message of --size
 //       bytes over and over for --duration seconds and prints the CPU of one
 //       of each: what compressing once costs, to read the proxies' CPU against.
@@ -97,6 +101,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <map>
+#include <mutex>
 #include <vector>
 #include <zlib.h>
 
@@ -137,6 +143,7 @@ struct options {
   int proxy_pid = 0;
   int backend_pid = 0;
   bool deflate = false;  // offer permessage-deflate; run: JSON-like text, deflated
+  bool until_closed = false;  // idle: exit once the server has ended every session
 };
 
 void usage(FILE* out) {
@@ -167,6 +174,7 @@ void usage(FILE* out) {
       "  --connect-rate R      at most R new sessions per second (default unlimited)\n"
       "  --connect-timeout S   TCP + TLS + upgrade must finish within S (default 10)\n"
       "  --hold S              idle: exit after S seconds if no signal came (default 600)\n"
+      "  --until-closed        idle: exit once the server has ended every session\n"
       "  --open-timeout S      run/idle: stop waiting for sessions to open after S\n"
       "                        (default: connect timeout + 5 + sessions/connect-rate + sessions/20)\n"
       "  --proxy-pid PID       report this process's CPU time over the measured window\n"
@@ -253,6 +261,8 @@ bool parse_args(int argc, char** argv, options& opts) {
       opts.connect_timeout = number();
     } else if (arg == "--hold") {
       opts.hold = number();
+    } else if (arg == "--until-closed") {
+      opts.until_closed = true;
     } else if (arg == "--open-timeout") {
       opts.open_timeout = number();
     } else if (arg == "--proxy-pid") {
@@ -563,6 +573,21 @@ struct shared_state {
   std::atomic<int> deflate_sessions{0};  // --deflate: sessions whose server accepted it
   std::string json;  // --deflate run: the message text, its seq field at offset 8
   std::atomic<bool> stop{false};
+  // idle: how and when the server ended sessions (once per session).
+  std::mutex ends_mutex;
+  std::map<int, long> end_codes;
+  std::vector<double> end_times;
+  std::atomic<int> ended{0};
+
+  void server_ended(int code) {
+    const double at = std::chrono::duration<double>(clock_type::now().time_since_epoch()).count();
+    {
+      std::lock_guard lock(ends_mutex);
+      ++end_codes[code];
+      end_times.push_back(at);
+    }
+    ended.fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 shared_state* g = nullptr;
@@ -1430,6 +1455,9 @@ void conn::frame_done() {
       flush();
       if (setup_done && !g->stop.load(std::memory_order_relaxed)) {
         g->dropped.fetch_add(1, std::memory_order_relaxed);
+        if (g->opts.mode == mode_type::idle) {
+          g->server_ended(ctl_len >= 2 ? (ctl[0] << 8) | ctl[1] : 1005);
+        }
       }
     }
     finish();
@@ -1546,6 +1574,9 @@ awaitable<void> conn::pump() {
       failed = true;
       if (setup_done && !g->stop.load(std::memory_order_relaxed)) {
         g->dropped.fetch_add(1, std::memory_order_relaxed);
+        if (g->opts.mode == mode_type::idle) {
+          g->server_ended(1006);
+        }
       }
     }
     finish();
@@ -1892,17 +1923,36 @@ int main(int argc, char** argv) {
                   state.opened.load(), state.failed.load(), pending, fmt(open_s, 3).c_str());
       std::fflush(stdout);
       const auto held_from = clock_type::now();
-      if (!interrupted) {
-        interrupted = wait_signal(signals, opts.hold);
+      while (!interrupted && seconds_since(held_from) < opts.hold) {
+        if (opts.until_closed && state.ended.load() >= state.opened.load()) {
+          break;
+        }
+        interrupted = wait_signal(signals, std::min(0.05, opts.hold - seconds_since(held_from)));
       }
       state.stop = true;
+      std::string ends;
+      {
+        std::lock_guard lock(state.ends_mutex);
+        ends = ",\"close_codes\":{";
+        for (const auto& [code, n] : state.end_codes) {
+          ends += (ends.back() == '{' ? "\"" : ",\"") + std::to_string(code) + "\":" + std::to_string(n);
+        }
+        ends += "}";
+        if (opts.until_closed) {
+          ends += ",\"end_times\":[";
+          for (std::size_t i = 0; i < state.end_times.size(); ++i) {
+            ends += (i ? "," : "") + fmt(state.end_times[i], 4);
+          }
+          ends += "]";
+        }
+      }
       std::printf(
           "{\"mode\":\"idle\",\"url\":\"%s\",\"sessions\":%d,\"failed\":%d,\"dropped\":%ld,\"pings_received\":%ld,"
-          "\"messages_received\":%ld,\"deflate_sessions\":%d,\"open_s\":%s,\"held_s\":%s,\"interrupted\":%s}\n",
+          "\"messages_received\":%ld,\"deflate_sessions\":%d,\"open_s\":%s,\"held_s\":%s,\"interrupted\":%s%s}\n",
           opts.url.c_str(), state.opened.load(), state.failed.load(), state.dropped.load(),
           state.pings.load() - pings_at_open,
           state.messages_in.load(), state.deflate_sessions.load(), fmt(open_s, 3).c_str(), fmt(seconds_since(held_from), 1).c_str(),
-          interrupted ? "true" : "false");
+          interrupted ? "true" : "false", ends.c_str());
       std::fflush(stdout);
       // The kernel closes the sockets; tearing down thousands of sessions
       // politely would only delay whoever waits for this process.
@@ -1998,6 +2048,7 @@ int main(int argc, char** argv) {
   if (opts.mode == mode_type::run) {
     line += ",\"sessions\":" + std::to_string(state.opened.load()) + ",\"size\":" + std::to_string(opts.size) +
             ",\"inflight\":" + std::to_string(opts.inflight) + ",\"msgs\":" + std::to_string(msgs) +
+            ",\"dropped\":" + std::to_string(state.dropped.load()) +
             ",\"msgs_per_s\":" + fmt(rate, 1) + ",\"mib_per_s\":" +
             fmt(rate * static_cast<double>(opts.size) / (1024.0 * 1024.0), 2);
     if (opts.rate > 0) {

@@ -16,7 +16,13 @@
           at once: it would measure itself; the probes time the reload.)
 
 Both against demo_backend (ws://), tether terminating TLS with the dev
-certificate, the client here (python3-websockets, asyncio, one process).
+certificate. The client is python3-websockets here (asyncio, one process),
+or with --loadgen bench's tether_loadgen: one python process cannot hold
+9,000 sessions and still see a close or an echo when it happens (it saw
+/readyz's 503 500 ms late and echoes stall 850 ms with no reload at all).
+With --loadgen, loadgen holds the drain's sessions and times their closes,
+and in the reload it keeps every session but the probes exchanging
+messages; the probes (50 python sessions, little work) time the reload.
 Prints a JSON summary last; with --check, exits 1 when a limit is missed.
 
   bench/scale.sh                      9,000 sessions, drain_timeout 10s
@@ -61,12 +67,16 @@ def parse_args():
     p.add_argument("--same-config", action="store_true",
                    help="reload: SIGHUP without changing the file (no file-watch reload either)")
     p.add_argument("--only", choices=["drain", "reload"], help="run one of the two")
+    p.add_argument("--loadgen", help="tether_loadgen (bench/): the client of the sessions that are not probes")
+    p.add_argument("--loadgen-rate", type=float, default=2000,
+                   help="reload with --loadgen: round trips per second over all its sessions")
     p.add_argument("--check", action="store_true", help="exit 1 when a limit is missed")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args()
     a.source = os.path.abspath(os.path.join(HERE, ".."))
-    for k in ("tether", "backend", "certs"):
-        setattr(a, k, os.path.abspath(getattr(a, k)))
+    for k in ("tether", "backend", "certs", "loadgen"):
+        if getattr(a, k):
+            setattr(a, k, os.path.abspath(getattr(a, k)))
     e2e.VERBOSE = a.verbose
     return a
 
@@ -146,9 +156,15 @@ def poll_readyz(t, out, stop):
         time.sleep(0.005)
 
 
-def drain(args):
-    backend = e2e.start_backend(args, name="backend")
-    t = e2e.Tether(args, tether_config(args, backend, args.drain_timeout), name="tether")
+def loadgen(args, mode, port, sessions, *extra):
+    """tether_loadgen against tether's listener (wss://, the dev CA)."""
+    return e2e.Proc("loadgen", [args.loadgen, mode, "--url", "wss://localhost:%d/s" % port,
+                                "--ca", os.path.join(args.certs, "ca.crt"), "--sessions", sessions,
+                                "--connect-rate", 1500, "--concurrency", args.concurrency] + list(extra))
+
+
+def drain_python(args, t, signal_tether):
+    """Python holds the sessions: returns their close codes and times."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -161,24 +177,56 @@ def drain(args):
 
         watchers = [loop.create_task(watch(i, ws)) for i, ws in enumerate(sessions)]
         loop.run_until_complete(asyncio.sleep(0.5))
-        readyz, stop = [], threading.Event()
-        poller = threading.Thread(target=poll_readyz, args=(t, readyz, stop), daemon=True)
-        poller.start()
-        time.sleep(0.1)  # a few 200s first
-        t0 = time.monotonic()
-        t.proc.send_signal(signal.SIGTERM)
+        signal_tether()
         loop.run_until_complete(asyncio.wait_for(asyncio.gather(*watchers),
                                                  args.drain_timeout + 15))
-        status = t.proc.wait_exit(args.drain_timeout + 15)
-        exited = time.monotonic() - t0
-        stop.set()
-        poller.join(2)
     finally:
         loop.close()
-        backend.stop()
     codes = {}
     for ws in sessions:
         codes[ws.close_code] = codes.get(ws.close_code, 0) + 1
+    return codes, closed_at
+
+
+def drain_loadgen(args, t, signal_tether):
+    """tether_loadgen holds the sessions; it reports when each one ended on
+    CLOCK_MONOTONIC, python's time.monotonic() too."""
+    lg = loadgen(args, "idle", t.port(), args.sessions, "--until-closed",
+                 "--hold", args.drain_timeout + 60 + args.sessions / 500)
+    lg.wait_for(r'"event":"open"', 30 + args.sessions / 100, stream="out")
+    opened = json.loads(lg.output("out").splitlines()[-1])
+    if opened["sessions"] != args.sessions:
+        raise RuntimeError("loadgen opened %s" % opened)
+    time.sleep(0.5)
+    signal_tether()
+    if lg.wait_exit(args.drain_timeout + 15) is None:
+        raise RuntimeError("loadgen did not see every session end")
+    summary = json.loads(lg.output("out").splitlines()[-1])
+    return {int(k): v for k, v in summary["close_codes"].items()}, summary["end_times"]
+
+
+def drain(args):
+    backend = e2e.start_backend(args, name="backend")
+    t = e2e.Tether(args, tether_config(args, backend, args.drain_timeout), name="tether")
+    readyz, stop = [], threading.Event()
+    sent = []
+
+    def signal_tether():
+        poller = threading.Thread(target=poll_readyz, args=(t, readyz, stop), daemon=True)
+        poller.start()
+        time.sleep(0.1)  # a few 200s first
+        sent.append(time.monotonic())
+        t.proc.send_signal(signal.SIGTERM)
+
+    try:
+        hold = drain_loadgen if args.loadgen else drain_python
+        codes, closed_at = hold(args, t, signal_tether)
+        t0 = sent[0]
+        status = t.proc.wait_exit(args.drain_timeout + 15)
+        exited = time.monotonic() - t0
+        stop.set()
+    finally:
+        backend.stop()
     offsets = [c - t0 for c in closed_at]
     buckets = [0] * (int(max(offsets)) + 1)
     for o in offsets:
@@ -191,6 +239,7 @@ def drain(args):
     spread_ok = len(full) > 0 and all(abs(b - per_second) <= max(0.2 * per_second, 5) for b in full)
     result = {
         "sessions": args.sessions,
+        "client": "loadgen" if args.loadgen else "python",
         "drain_timeout_s": args.drain_timeout,
         "close_codes": {str(k): v for k, v in sorted(codes.items(), key=lambda kv: str(kv[0]))},
         "closes_per_second": buckets,
@@ -224,11 +273,19 @@ def reload(args):
     asyncio.set_event_loop(loop)
     samples = []  # (sent monotonic, round trip seconds)
     lost = []
+    lg = None
     try:
-        sessions = loop.run_until_complete(open_sessions(args, t.port(), args.sessions))
+        probes = min(args.probes, args.sessions)
+        sessions = loop.run_until_complete(
+            open_sessions(args, t.port(), probes if args.loadgen else args.sessions))
+        if args.loadgen:
+            # The others, each sending a message every few seconds, until SIGINT.
+            lg = loadgen(args, "run", t.port(), args.sessions - probes, "--size", 64,
+                         "--rate", args.loadgen_rate, "--warmup", 0, "--duration", 100000)
+            e2e.wait_until(lambda: e2e.metric_value(t.metrics(), "tether_sessions_active", route="scale")
+                           >= args.sessions, 60 + args.sessions / 200, interval=0.2,
+                           what="%d sessions open" % args.sessions)
         stop = asyncio.Event()
-
-        probes = min(args.probes, len(sessions))
         hup_at = loop.create_future()
 
         async def exchange(i, ws, n, probe):
@@ -277,6 +334,8 @@ def reload(args):
             m = await loop.run_in_executor(
                 None, lambda: t.proc.wait_for(r"reloaded |reload: ", 30, since=mark, stream="err"))
             applied = time.monotonic() - hup
+            if args.loadgen:
+                await asyncio.sleep(args.interval)
             await asyncio.gather(*tasks[probes:])
             stop.set()
             await asyncio.gather(*tasks[:probes])
@@ -290,6 +349,12 @@ def reload(args):
             return hup, applied, m.group(0), still
 
         hup, applied, line, still_open = loop.run_until_complete(run())
+        if lg is not None:
+            lg.send_signal(signal.SIGINT)
+            lg.wait_exit(10)
+            others = json.loads(lg.output("out").splitlines()[-1])
+            # loadgen counts its sessions' errors and every round trip's time.
+            still_open += others["sessions"] - others["dropped"]
         status = t.stop()
     finally:
         loop.close()
@@ -303,6 +368,9 @@ def reload(args):
     probe_around = [rtt for at, rtt, p in samples if p and hup - 0.5 <= at <= hup + applied + 1.0]
     bg_before = [rtt for at, rtt, p in samples if not p and at < hup]
     bg_after = [rtt for at, rtt, p in samples if not p and at >= hup]
+    if lg is not None:
+        others_rtt = {k: others[k] for k in ("sessions", "dropped", "errors", "msgs", "msgs_per_s",
+                                             "p50_us", "p99_us", "max_us")}
 
     def dist(xs):
         return {"n": len(xs), "p50": pct(xs, 0.5), "p99": pct(xs, 0.99), "max": pct(xs, 1.0)}
@@ -319,13 +387,18 @@ def reload(args):
         "still_open": still_open,
         "probe_rtt_ms_before": dist(probe_before),
         "probe_rtt_ms_around_reload": dist(probe_around),
-        "others_rtt_ms_before": dist(bg_before),
-        "others_rtt_ms_after": dist(bg_after),
         "exit_status": status,
     }
+    if lg is not None:
+        result["others_loadgen"] = others_rtt
+    else:
+        result["others_rtt_ms_before"] = dist(bg_before)
+        result["others_rtt_ms_after"] = dist(bg_after)
     failures = []
     if "reloaded" not in line:
         failures.append("reload failed: %s" % line)
+    if lg is not None and others_rtt["errors"]:
+        failures.append("loadgen: %d errors" % others_rtt["errors"])
     if lost or still_open != args.sessions:
         failures.append("%d sessions lost (%s), %d open" % (len(lost), lost[:3], still_open))
     # Delay the reload adds: the worst echo around it against the worst before.
@@ -333,7 +406,7 @@ def reload(args):
             max(probe_around) > max(probe_before) + args.delay_limit / 1000:
         failures.append("an echo around the reload took %.1f ms (worst before: %.1f ms)" %
                         (1000 * max(probe_around), 1000 * max(probe_before)))
-    if len(bg_after) != len(sessions) - probes:
+    if lg is None and len(bg_after) != len(sessions) - probes:
         failures.append("%d of %d sessions answered after the reload" % (len(bg_after), len(sessions) - probes))
     return result, failures
 
