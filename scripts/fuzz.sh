@@ -22,14 +22,16 @@ if [[ -x /usr/bin/llvm-symbolizer-14 ]]; then
   export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
 fi
 
-targets=(ws_frame handshake config tls_records deflate session)
+targets=(ws_frame handshake config tls_records record_stream deflate session)
 # Longest input per target: a few frames, a request header up to tether's
 # 16 KiB limit, a configuration file, a handful of full-size records, a
+# record stream script (its records' contents are made, not read), a
 # compressed message or one to compress, a session script of up to 64
 # operations.
-declare -A max_len=([ws_frame]=4096 [handshake]=17000 [config]=8192 [tls_records]=70000 [deflate]=65536 [session]=2048)
+declare -A max_len=([ws_frame]=4096 [handshake]=17000 [config]=8192 [tls_records]=70000 [record_stream]=20000
+                    [deflate]=65536 [session]=2048)
 # Seconds one input may take; the config loader must answer within 1 s.
-declare -A timeout=([ws_frame]=5 [handshake]=5 [config]=1 [tls_records]=5 [deflate]=5 [session]=10)
+declare -A timeout=([ws_frame]=5 [handshake]=5 [config]=1 [tls_records]=5 [record_stream]=5 [deflate]=5 [session]=10)
 declare -A extra=([config]="-dict=tests/fuzz/config/config.dict")
 
 mkdir -p build-fuzz/logs

@@ -158,11 +158,15 @@ routes:
     write("config", "deep.yaml", b"[" * 64 + b"]" * 64 + b"\n")
 
 
-# --- tls_records: FuzzedDataProvider input, so random bytes of a few sizes ---
+# --- tls_records, record_stream: FuzzedDataProvider input, so random bytes of a few sizes ---
 def tls_corpus():
     for i, n in enumerate((16, 64, 200, 600, 2000, 5000, 17000)):
         rnd = random.Random(i)
         write("tls_records", f"random-{n}", bytes(rnd.getrandbits(8) for _ in range(n)))
+    # record_stream: the same kind of input, operations picked from its bytes.
+    for i, n in enumerate((16, 64, 200, 600, 2000, 5000, 12000)):
+        rnd = random.Random(100 + i)
+        write("record_stream", f"random-{n}", bytes(rnd.getrandbits(8) for _ in range(n)))
 
 
 # --- session: [flags][seed hi][seed lo] then operations (tests/fuzz/session/fuzz.cpp)

@@ -283,6 +283,27 @@ BOOST_AUTO_TEST_CASE(runs_of_records_without_data_are_bounded) {
       unexpected_message);
 }
 
+BOOST_AUTO_TEST_CASE(close_notify_after_32_records_without_data_ends_cleanly) {
+  // close_notify ends the reading, so it is not a 33rd record without data:
+  // the peer gets no fatal alert (found by the record_stream fuzz target).
+  for (bool up : {false, true}) {
+    BOOST_TEST_CONTEXT((up ? "upstream leg" : "client leg")) {
+      relayed s(up);
+      std::string burst;
+      for (int i = 0; i < 32; ++i) {
+        burst += s.peer->seal(tls13_peer::application_data, "");
+      }
+      burst += s.peer->seal(tls13_peer::alert, bytes({1, 0}));
+      BOOST_REQUIRE(s.peer->send_raw(burst));
+      const auto e = s.peer->wait_end(5000ms);
+      BOOST_CHECK_MESSAGE(!e.alert || e.level != fatal,
+                          "tether answered close_notify with alert " << int(e.level) << "/" << int(e.description));
+      BOOST_CHECK(e.closed);
+      s.canary();
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(key_update_flood_from_a_peer_that_never_reads_is_held_back) {
   // KeyUpdates asking for a reply, each followed by a one-byte fragment of
   // one binary message, from a client that reads nothing: once tether's
