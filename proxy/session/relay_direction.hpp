@@ -64,10 +64,11 @@ class relay_direction {
   void end_frame(leg& source, ws::frame_parser& p, Policy& policy, relay_counts counts);
   /// A whole compressed message (permessage-deflate): inflated within the
   /// size limit, checked, then handled as a message tether holds in clear.
-  /// False when the source was closed for it.
+  /// False when the source was closed for it. `single`: it came in one frame.
   template <class Policy>
-  bool finish_compressed(leg& source, ws::opcode op, std::span<const std::uint8_t> compressed,
-                         Policy& policy, relay_counts counts);
+  bool finish_compressed(leg& source, ws::opcode op, bool single,
+                         std::span<const std::uint8_t> compressed, Policy& policy,
+                         relay_counts counts);
   /// A whole frame to the sink. `wire` is empty, or the frame as received
   /// with `payload` inside it, for relaying without a copy; `masked`: the
   /// payload is still masked.

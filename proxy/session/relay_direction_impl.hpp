@@ -120,7 +120,7 @@ bool relay_direction::take_piece(leg& source, ws::frame_parser& p, Policy& polic
     if (frame_.fin && frame_.op != ws::opcode::cont && p.payload_offset() == 0 &&
         piece.size() == frame_.length) {
       delivered_ = true;  // one frame in one read: inflated from where it was read
-      return finish_compressed(source, frame_.op, piece, policy, counts);
+      return finish_compressed(source, frame_.op, true, piece, policy, counts);
     }
     message_.insert(message_.end(), piece.begin(), piece.end());
     return policy.sink() != nullptr || policy.may_collect(message_.size());
@@ -158,7 +158,9 @@ void relay_direction::end_frame(leg& source, ws::frame_parser& p, Policy& policy
     if (!frame_.fin) {
       return;
     }
-    const bool ok = delivered_ || finish_compressed(source, p.message_opcode(), message_, policy, counts);
+    // A message that began with this frame is one frame, however many reads.
+    const bool single = frame_.op != ws::opcode::cont;
+    const bool ok = delivered_ || finish_compressed(source, p.message_opcode(), single, message_, policy, counts);
     std::vector<std::uint8_t>().swap(message_);  // an idle session keeps no buffer
     if (ok && !answered_) {
       counts.messages.add();
@@ -192,7 +194,7 @@ void relay_direction::end_frame(leg& source, ws::frame_parser& p, Policy& policy
 }
 
 template <class Policy>
-bool relay_direction::finish_compressed(leg& source, ws::opcode op,
+bool relay_direction::finish_compressed(leg& source, ws::opcode op, bool single,
                                         std::span<const std::uint8_t> compressed, Policy& policy,
                                         relay_counts counts) {
   auto& clear = source.inflate_buffer();
@@ -211,7 +213,8 @@ bool relay_direction::finish_compressed(leg& source, ws::opcode op,
     policy.protocol_error(ws::close_code::invalid_payload, "invalid UTF-8 in text message");
     return false;
   }
-  if (op == ws::opcode::text && policy.answer(payload)) {
+  // As in clear: only a one-frame text message is tether's to answer.
+  if (single && op == ws::opcode::text && policy.answer(payload)) {
     answered_ = true;
     return true;
   }

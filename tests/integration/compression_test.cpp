@@ -416,6 +416,13 @@ BOOST_AUTO_TEST_CASE(tethers_own_messages_and_answers) {
   BOOST_CHECK(pong);
   BOOST_CHECK(heartbeat);
   BOOST_CHECK(backend.messages().empty());
+  // As in clear, a message in several frames is not tether's to answer: the
+  // same ping in two compressed frames goes to the backend.
+  const std::string ping = R"({"type":"ping","pad":"0123456789012345678901234567890123456789"})";
+  const auto z = deflate_raw(ping);
+  BOOST_REQUIRE(!c.write(client_frame(0x41, z.substr(0, z.size() / 2)) + client_frame(0x80, z.substr(z.size() / 2))));
+  BOOST_REQUIRE(backend.wait_messages(1));
+  BOOST_CHECK(backend.messages()[0] == (message{true, ping}));
 }
 
 BOOST_AUTO_TEST_CASE(reconnect_in_the_middle_of_compressed_traffic) {
