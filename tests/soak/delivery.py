@@ -40,81 +40,117 @@ class Figures:
                 self.b2c_lost + self.b2c_duplicated + self.b2c_reordered)
 
 
-def read_log(path):
-    """R and S lines of the backend log: per sid, [(cid, n)] in log order."""
-    received, sent = defaultdict(list), defaultdict(list)
+def log_lines(path):
+    """(kind, sid, cid, n) for each R and S line of the backend log, read as
+    a stream: an hours-long log does not fit in memory."""
     with open(path) as f:
         for line in f:
             parts = line.split()
             if len(parts) != 4:
                 continue  # a line cut by SIGKILL cannot happen (one write each), but be safe
             kind, sid, cid, n = parts
-            (received if kind == "R" else sent)[sid].append((cid, int(n)))
-    return received, sent
+            yield kind, sid, cid, int(n)
 
 
-def check_c2b(fig: Figures, sid: str, received, sent_total: int, marks, complete=True) -> None:
-    """received: [(cid, seq)] in the order the backends logged them; marks: per
-    loss notice, the last seq the client had sent when the notice arrived."""
-    fig.c2b_sent += sent_total
-    seen = set()
-    # prev: the highest seq delivered so far, on prev_cid; last_cid: the
-    # connection of the line before (duplicates included), for counting changes.
-    prev, prev_cid, last_cid, changes = 0, None, None, 0
-    conns = len({c for c, _ in received})
-    spare = max(0, len(marks) - max(0, conns - 1))  # outages whose new upstream got nothing
-    for cid, seq in received:
-        if last_cid is not None and cid != last_cid:
-            changes += 1
-        last_cid = cid
-        if seq in seen:
+class C2B:
+    """One session's client messages as the backends logged them, in order,
+    fed one at a time. `conns`: how many backend connections logged any;
+    `marks`: per loss notice, the last seq the client had sent when it came."""
+
+    def __init__(self, fig: Figures, sid: str, marks, conns: int):
+        self.fig, self.sid, self.marks = fig, sid, marks
+        self.spare = max(0, len(marks) - max(0, conns - 1))  # outages whose new upstream got nothing
+        self.seen = set()
+        # prev: the highest seq delivered so far, on prev_cid; last_cid: the
+        # connection of the line before (duplicates included), for counting changes.
+        self.prev, self.prev_cid, self.last_cid, self.changes = 0, None, None, 0
+
+    def add(self, cid: str, seq: int) -> None:
+        fig = self.fig
+        if self.last_cid is not None and cid != self.last_cid:
+            self.changes += 1
+        self.last_cid = cid
+        if seq in self.seen:
             fig.c2b_duplicated += 1
-            fig.violation(f"c2b {sid}: {seq} duplicated (on {cid})")
-        elif seq <= prev:
+            fig.violation(f"c2b {self.sid}: {seq} duplicated (on {cid})")
+        elif seq <= self.prev:
             fig.c2b_reordered += 1
-            fig.violation(f"c2b {sid}: {seq} after {prev} (on {cid})")
+            fig.violation(f"c2b {self.sid}: {seq} after {self.prev} (on {cid})")
         else:
-            missing = seq - prev - 1
+            missing = seq - self.prev - 1
             if missing:
                 # The notice of the loss that ended prev_cid is notice number
                 # `changes` (1-based), or a later one if some outage left no
                 # message on its upstream.
-                candidates = marks[changes - 1:changes + spare] if changes else []
-                if cid != prev_cid and candidates and seq - 1 <= max(candidates):
+                c = self.changes
+                candidates = self.marks[c - 1:c + self.spare] if c else []
+                if cid != self.prev_cid and candidates and seq - 1 <= max(candidates):
                     fig.c2b_lost_allowed += missing
                 else:
                     fig.c2b_lost += missing
-                    fig.violation(f"c2b {sid}: {prev + 1}..{seq - 1} lost before {seq} on {cid}")
-            prev, prev_cid = seq, cid
+                    fig.violation(f"c2b {self.sid}: {self.prev + 1}..{seq - 1} lost before {seq} on {cid}")
+            self.prev, self.prev_cid = seq, cid
             fig.c2b_delivered += 1
-        seen.add(seq)
-    if complete and prev < sent_total:
-        fig.c2b_lost += sent_total - prev
-        fig.violation(f"c2b {sid}: {prev + 1}..{sent_total} never arrived")
+        self.seen.add(seq)
+
+    def finish(self, sent_total: int, complete: bool) -> None:
+        self.fig.c2b_sent += sent_total
+        if complete and self.prev < sent_total:
+            self.fig.c2b_lost += sent_total - self.prev
+            self.fig.violation(f"c2b {self.sid}: {self.prev + 1}..{sent_total} never arrived")
 
 
-def check_b2c(fig: Figures, sid: str, sent, received, final_inc: str) -> None:
-    """sent: [(cid, n)] from the log; received: {cid: highest n received in
-    order} from the client (which counts holes, duplicates and reordering
-    itself as they arrive)."""
-    last = {}
-    for cid, n in sent:
-        last[cid] = n
-    fig.b2c_sent += len(sent)
-    fig.b2c_received += sum(received.values())
-    for cid, n in received.items():
-        if n > last.get(cid, 0):
-            fig.b2c_duplicated += n - last.get(cid, 0)
-            fig.violation(f"b2c {sid}: {cid} received {n}, sent {last.get(cid, 0)}")
-    if not sent:
-        return
-    final_cid = sent[-1][0]
-    for cid, n in last.items():
-        got = received.get(cid, 0)
-        if got >= n:
-            continue
-        if cid == final_cid and cid.split(".")[0] == final_inc:
-            fig.b2c_lost += n - got
-            fig.violation(f"b2c {sid}: live {cid} sent {n}, client got {got}")
+class B2C:
+    """One session's backend messages as logged (S lines), fed one at a time;
+    only the last n of each connection is kept."""
+
+    def __init__(self):
+        self.last = {}
+        self.count = 0
+        self.final_cid = None
+
+    def add(self, cid: str, n: int) -> None:
+        self.last[cid] = n
+        self.count += 1
+        self.final_cid = cid
+
+    def finish(self, fig: Figures, sid: str, received, final_inc: str) -> None:
+        """received: {cid: highest n received in order} from the client (which
+        counts holes, duplicates and reordering itself as they arrive)."""
+        last = self.last
+        fig.b2c_sent += self.count
+        fig.b2c_received += sum(received.values())
+        for cid, n in received.items():
+            if n > last.get(cid, 0):
+                fig.b2c_duplicated += n - last.get(cid, 0)
+                fig.violation(f"b2c {sid}: {cid} received {n}, sent {last.get(cid, 0)}")
+        for cid, n in last.items():
+            got = received.get(cid, 0)
+            if got >= n:
+                continue
+            if cid == self.final_cid and cid.split(".")[0] == final_inc:
+                fig.b2c_lost += n - got
+                fig.violation(f"b2c {sid}: live {cid} sent {n}, client got {got}")
+            else:
+                fig.b2c_tail_allowed += n - got
+
+
+def check_log(fig: Figures, path: str, sessions) -> None:
+    """Checks both directions of every session against the log, in two
+    passes over it. sessions: {sid: (sent_total, marks, complete, received,
+    final_inc)} as the clients saw them (received as in B2C.finish)."""
+    conns = defaultdict(set)
+    for kind, sid, cid, _ in log_lines(path):
+        if kind == "R":
+            conns[sid].add(cid)
+    c2b = {sid: C2B(fig, sid, marks, len(conns[sid])) for sid, (_, marks, _, _, _) in sessions.items()}
+    b2c = defaultdict(B2C)
+    for kind, sid, cid, n in log_lines(path):
+        if kind == "R":
+            if sid in c2b:
+                c2b[sid].add(cid, n)
         else:
-            fig.b2c_tail_allowed += n - got
+            b2c[sid].add(cid, n)
+    for sid, (sent_total, _, complete, received, final_inc) in sessions.items():
+        c2b[sid].finish(sent_total, complete)
+        b2c[sid].finish(fig, sid, received, final_inc)
