@@ -2,7 +2,7 @@
 # Builds tether with AddressSanitizer and UndefinedBehaviorSanitizer and runs
 # every test: unit, integration (real sockets and TLS on 127.0.0.1) and
 # end-to-end (python websockets, headless Chromium, the CLI); then the
-# libFuzzer targets, TETHER_FUZZ_SECONDS each (default 45; 0 skips them); the
+# libFuzzer targets, TETHER_FUZZ_SECONDS each (default 40; 0 skips them); the
 # soak, TETHER_SOAK_SECONDS (default 120; 0 skips it); the threaded suites
 # under ThreadSanitizer in build-tsan (TETHER_TSAN=0 skips them).
 # Arguments go to ctest and pick a subset: fuzzers, soak and TSan are skipped then.
@@ -19,7 +19,7 @@ time cmake --build build-test
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-test && time ctest --output-on-failure --timeout 600 "$@")
-fuzz_seconds="${TETHER_FUZZ_SECONDS:-45}"
+fuzz_seconds="${TETHER_FUZZ_SECONDS:-40}"
 if (($# == 0 && fuzz_seconds > 0)); then
   time scripts/fuzz.sh "$fuzz_seconds"
 fi
