@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Stamped before they are read: a file that changes from now on reloads.
+  auto config_stamp = tether::file_stamp::of(config_path);
   auto loaded = tether::load_config(config_path);
   if (!loaded.value) {
     for (const auto& e : loaded.errors) {
@@ -75,13 +77,14 @@ int main(int argc, char** argv) {
   // OpenSSL writes to sockets with write(2): a peer that resets while a TLS
   // record goes out would otherwise kill the process with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  auto stamps = tether::stamp_files(std::move(config_stamp), *loaded.value);
   try {
     tether::server srv(loaded.value, threads, std::chrono::microseconds(coalesce_us));
     if (auto error = srv.start(); !error.empty()) {
       spdlog::error("{}", error);
       return 1;
     }
-    srv.handle_signals(config_path);
+    srv.handle_signals(config_path, std::move(stamps));
     spdlog::info("tether {} started with {}", TETHER_VERSION, config_path);
     srv.run();
     spdlog::info("drained, exiting");

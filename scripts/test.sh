@@ -18,7 +18,10 @@ cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_SAN
 time cmake --build build-test
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-test && time ctest --output-on-failure --timeout 600 "$@")
+# A test per core, at most 4: most of them wait on timers and use under half
+# a core alone, and their timing bounds are made for a loaded machine.
+jobs=$(nproc)
+(cd build-test && time ctest --output-on-failure --timeout 600 -j "$((jobs > 4 ? 4 : jobs))" "$@")
 fuzz_seconds="${TETHER_FUZZ_SECONDS:-40}"
 if (($# == 0 && fuzz_seconds > 0)); then
   time scripts/fuzz.sh "$fuzz_seconds"

@@ -4,10 +4,8 @@
 // updates a mounted ConfigMap or Secret by swapping a symlink in that
 // directory (..data), and editors replace files by renaming; a watch on the
 // file itself would miss both. Events only start a quiet period; when it
-// ends, the files are compared (device, inode, size, mtime, through
-// symlinks) with what was loaded, and only a real difference reloads.
-#include <sys/stat.h>
-
+// ends, the files are compared with their stamps (file_stamp.hpp), taken
+// before they were loaded, and only a real difference reloads.
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "net.hpp"
+#include "server/file_stamp.hpp"
 
 namespace tether {
 
@@ -30,21 +29,12 @@ class file_watch {
   file_watch(const file_watch&) = delete;
   file_watch& operator=(const file_watch&) = delete;
 
-  /// Watches these files from now on, as they are now (call again after a
-  /// reload, with the files the new configuration names).
-  void watch(const std::vector<std::string>& files);
+  /// Watches these files from now on, against these stamps (call again
+  /// after a reload, with the files the configuration in force names).
+  void watch(std::vector<file_stamp> stamps);
+  const std::vector<file_stamp>& stamps() const { return stamps_; }
 
  private:
-  struct stamp {
-    std::string path;
-    bool exists = false;
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
-    timespec mtime{};
-    bool operator==(const stamp& o) const;
-  };
-  static stamp stamp_of(const std::string& path);
   void read_events();
   void on_quiet();
 
@@ -53,12 +43,8 @@ class file_watch {
   std::chrono::milliseconds quiet_;
   std::function<void()> changed_;
   std::vector<int> watches_;
-  std::vector<stamp> stamps_;
+  std::vector<file_stamp> stamps_;
   std::array<char, 4096> events_{};
 };
-
-/// The configuration file and every certificate, key and CA file `cfg` names.
-struct config;
-std::vector<std::string> files_to_watch(const std::string& config_path, const config& cfg);
 
 }  // namespace tether

@@ -28,6 +28,20 @@ constexpr std::chrono::milliseconds wheel_tick{10};
 
 using work_guard = net::executor_work_guard<net::io_context::executor_type>;
 
+/// What to watch after a failed reload: the configuration still in force,
+/// as it was when loaded, but its file as it is now broken, so that it is
+/// not retried until it changes again. (Files that only the broken one
+/// names are not watched: the loader rejects them before it tells which.)
+std::vector<file_stamp> kept_stamps(std::vector<file_stamp> in_force, file_stamp broken) {
+  for (auto& s : in_force) {
+    if (s.path == broken.path) {
+      s = std::move(broken);
+      break;
+    }
+  }
+  return in_force;
+}
+
 }  // namespace
 
 template <class F>
@@ -309,15 +323,14 @@ void server::worker_drained() {
   }
 }
 
-void server::handle_signals(std::string config_path) {
+void server::handle_signals(std::string config_path, std::vector<file_stamp> stamps) {
   config_path_ = std::move(config_path);
   signals_ = std::make_unique<net::signal_set>(workers_[0]->ioc(), SIGHUP, SIGTERM, SIGINT);
   signals_->async_wait([this](error_code ec, int sig) { on_signal(ec, sig); });
   // On the same thread as SIGHUP, so reload_file() sees both.
   watch_ = std::make_unique<file_watch>(workers_[0]->ioc(), file_watch_quiet, [this] { reload_file(); });
-  const auto files = files_to_watch(config_path_, current()->cfg());
-  watch_->watch(files);
-  spdlog::info("watching {} files for changes", files.size());
+  spdlog::info("watching {} files for changes", stamps.size());
+  watch_->watch(std::move(stamps));
 }
 
 void server::reload_file() {
@@ -333,29 +346,37 @@ void server::reload_file() {
     reloader_.join();  // the last one has posted its result: it is done
   }
   reloader_ = std::thread([this] {
+    auto config_stamp = file_stamp::of(config_path_);
     auto loaded = load_config(config_path_);
     std::vector<std::string> errors = std::move(loaded.errors);
+    std::vector<file_stamp> stamps;
     std::optional<prepared> p;
-    if (loaded.value) {
+    if (!loaded.value) {
+      stamps.push_back(std::move(config_stamp));
+    } else {
+      stamps = stamp_files(std::move(config_stamp), *loaded.value);
       std::string error;
       p = prepare(std::move(loaded.value), error);
       if (!p) {
         errors.push_back(std::move(error));
       }
     }
-    net::post(workers_[0]->ioc(), [this, p = std::move(p), errors = std::move(errors)]() mutable {
-      finish_reload(std::move(p), errors);
-    });
+    net::post(workers_[0]->ioc(),
+              [this, p = std::move(p), errors = std::move(errors), stamps = std::move(stamps)]() mutable {
+                finish_reload(std::move(p), errors, std::move(stamps));
+              });
   });
 }
 
-void server::finish_reload(std::optional<prepared> p, const std::vector<std::string>& errors) {
+void server::finish_reload(std::optional<prepared> p, const std::vector<std::string>& errors,
+                           std::vector<file_stamp> stamps) {
   reloading_ = false;
   if (draining_) {
     return;
   }
   std::string error = p ? apply(std::move(*p)) : std::string();
-  if (!p || !error.empty()) {
+  const bool failed = !p || !error.empty();
+  if (failed) {
     metrics_.config_reload(false);
     for (const auto& e : errors) {
       spdlog::error("reload: {}", e);
@@ -368,9 +389,7 @@ void server::finish_reload(std::optional<prepared> p, const std::vector<std::str
     spdlog::info("reloaded {}", config_path_);
   }
   if (watch_) {
-    // The files of whichever configuration is now in force, as they are
-    // now: a broken file is not retried until it changes again.
-    watch_->watch(files_to_watch(config_path_, current()->cfg()));
+    watch_->watch(failed ? kept_stamps(watch_->stamps(), std::move(stamps.front())) : std::move(stamps));
   }
   if (reload_again_) {
     reload_again_ = false;

@@ -17,6 +17,7 @@
 #include "config/config.hpp"
 #include "net.hpp"
 #include "admin/metrics.hpp"
+#include "server/file_stamp.hpp"
 #include "server/runtime.hpp"
 #include "tls/tls_context.hpp"
 
@@ -55,8 +56,9 @@ class server {
   /// over drain_timeout, then the workers stop.
   void drain();
   /// Installs SIGHUP/SIGTERM/SIGINT handling and the watch on the
-  /// configuration's files; a reload re-reads `config_path`.
-  void handle_signals(std::string config_path);
+  /// configuration's files, against `stamps`, taken before the running
+  /// configuration was read (stamp_files); a reload re-reads `config_path`.
+  void handle_signals(std::string config_path, std::vector<file_stamp> stamps);
   /// After a change on disk, files are compared once they have been quiet
   /// this long: a Secret's certificate and key, or an editor's several
   /// writes, then give one reload.
@@ -110,7 +112,10 @@ class server {
   /// the reloader thread, which posts the result back to finish_reload.
   /// A reload asked for while one is under way runs once that one is done.
   void reload_file();
-  void finish_reload(std::optional<prepared> p, const std::vector<std::string>& errors);
+  /// `stamps`: the files the new configuration names, as they were before
+  /// it was read.
+  void finish_reload(std::optional<prepared> p, const std::vector<std::string>& errors,
+                     std::vector<file_stamp> stamps);
   std::thread reloader_;
   bool reloading_ = false;     // worker 0 only, as are the two below
   bool reload_again_ = false;

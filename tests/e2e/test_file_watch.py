@@ -7,7 +7,8 @@ ConfigMap (tether.yaml -> ..data/tether.yaml, ..data -> v1), with the
 listener's certificate and key beside it. Checks: an edit in place reloads;
 a symlink swap of ..data reloads into the new version; a certificate
 rewritten by rename reloads; a broken file keeps the old configuration and
-counts a failed reload; a file tether does not use changes nothing. Which
+counts a failed reload; a file tether does not use changes nothing; a
+change made while a slow reload runs is reloaded after it. Which
 configuration is in force shows in /metrics: every route has samples.
 """
 import os
@@ -19,19 +20,28 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_support as e2e  # noqa: E402
 
-SCRIPT_TIMEOUT = 60
+SCRIPT_TIMEOUT = 90
 WAIT = 5  # seconds for a reload to show (tether waits 200 ms of quiet)
 
 
-def config(args, route, certs):
+SLOW_ROUTES = 200  # each loads a CA bundle of SLOW_BUNDLE_CERTS: a reload of a second or more
+SLOW_BUNDLE_CERTS = 10
+
+
+def config(args, route, certs, bundle=None):
     tls = {"cert": os.path.join(certs, "server-chain.crt"),
            "key": os.path.join(certs, "server.key")}
+    routes = [{"name": route, "upstream": {"url": "ws://127.0.0.1:9"}}]
+    if bundle:
+        routes = [{"name": "slow%d" % i, "match": {"path": "/slow/%d" % i},
+                   "upstream": {"url": "wss://127.0.0.1:9/", "tls": {"ca": bundle}}}
+                  for i in range(SLOW_ROUTES)] + routes
     return e2e.to_yaml({
         "listeners": [e2e.listener("main", tls=tls)],
         "admin": {"bind": "127.0.0.1:0"},
         "log": {"level": "info", "format": "text"},
         "shutdown": {"drain_timeout": "1s"},
-        "routes": [{"name": route, "upstream": {"url": "ws://127.0.0.1:9"}}],
+        "routes": routes,
     })
 
 
@@ -109,11 +119,33 @@ class Suite:
         time.sleep(1.0)  # five quiet periods
         e2e.expect(self.reloads_are(3, 1), "a file tether does not use caused a reload")
 
+    def a_change_during_a_slow_reload_is_not_lost(self):
+        """'five' is written while the reload of 'four' loads its bundles,
+        after it read its file, and writes beside it hold the quiet period
+        open until 'four' is in force. The stamps of 'four' must be those of
+        before its read: taken after the load, they would describe 'five'."""
+        with open(os.path.join(self.args.certs, "ca.crt")) as f:
+            bundle = e2e.write_file("bundle.pem", f.read() * SLOW_BUNDLE_CERTS, self.certs)
+        time.sleep(0.5)  # the bundle's own events are over
+        path = os.path.join(self.dir, "v2", "tether.yaml")
+        write_replacing(path, config(self.args, "four", self.certs, bundle))
+        time.sleep(0.5)  # the quiet period is over: the reload of "four" has read its file
+        e2e.expect(self.reloads_are(3, 1), "the reload of four took under 0.5 s: make it slower")
+        write_replacing(path, config(self.args, "five", self.certs, bundle))
+        deadline = time.monotonic() + 30
+        while not self.reloads_are(4, 1):
+            e2e.expect(time.monotonic() < deadline, "four was not reloaded")
+            e2e.write_file("notes.txt", "not tether's\n", self.dir)
+            time.sleep(0.05)
+        e2e.expect("four" in self.routes(), "four not in force: %s" % sorted(self.routes()))
+        e2e.wait_until(lambda: self.reloads_are(5, 1), 15, what="five reloaded after four")
+        e2e.expect("five" in self.routes(), "five not in force")
 
 def main():
     # In order: each step starts from the state the one before left.
     e2e.run_steps(SCRIPT_TIMEOUT, Suite, ["edit_in_place", "symlink_swap", "certificate_renamed_over",
-                                          "broken_file_keeps_the_old", "unrelated_file_changes_nothing"])
+                                          "broken_file_keeps_the_old", "unrelated_file_changes_nothing",
+                                          "a_change_during_a_slow_reload_is_not_lost"])
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ using steady = std::chrono::steady_clock;
 class signalled_tether {
  public:
   explicit signalled_tether(std::string path, std::size_t workers = 2) : path_(std::move(path)) {
+    auto stamp = tether::file_stamp::of(path_);
     auto loaded = tether::load_config(path_);
     BOOST_REQUIRE_MESSAGE(loaded.value, "config rejected: " << (loaded.errors.empty() ? "" : loaded.errors[0]));
     tether::log_config quiet;
@@ -36,7 +37,7 @@ class signalled_tether {
     srv_ = std::make_unique<tether::server>(loaded.value, workers);
     const auto error = srv_->start();
     BOOST_REQUIRE_MESSAGE(error.empty(), "tether did not start: " << error);
-    srv_->handle_signals(path_);
+    srv_->handle_signals(path_, tether::stamp_files(std::move(stamp), *loaded.value));
     srv_->run_in_background();
   }
   ~signalled_tether() { srv_->stop(); }
