@@ -3,18 +3,25 @@
 # build-fuzz and runs each for SECONDS (default 60) on a scratch copy of its
 # seed corpus, so the repository stays clean. Prints one line per target and
 # exits non-zero on any crash, leak, sanitizer report or slow input; the input
-# is then in build-fuzz/artifacts/<target>/ and the log in build-fuzz/logs/.
+# is then in <build>/artifacts/<target>/ and the log in <build>/logs/.
+# TETHER_FUZZ_BUILD names another build directory, configured with
+# TETHER_FUZZ=ON already: scripts/test.sh passes build-test, where the tests
+# and the fuzzers share one instrumented tether_core.
 # Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 
-scripts/setup.sh --fuzz
+build="${TETHER_FUZZ_BUILD:-}"
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_BASEDIR="$PWD"
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
-cmake --build build-fuzz --target fuzzers
+if [[ -z $build ]]; then
+  build=build-fuzz
+  scripts/setup.sh --fuzz
+  cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
+fi
+cmake --build "$build" --target fuzzers
 
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -34,20 +41,20 @@ declare -A max_len=([ws_frame]=4096 [handshake]=17000 [config]=8192 [tls_records
 declare -A timeout=([ws_frame]=5 [handshake]=5 [config]=1 [tls_records]=5 [record_stream]=5 [deflate]=5 [session]=10)
 declare -A extra=([config]="-dict=tests/fuzz/config/config.dict")
 
-mkdir -p build-fuzz/logs
-# Runs one target; its verdict line goes to build-fuzz/logs/<target>.result.
+mkdir -p "$build/logs"
+# Runs one target; its verdict line goes to <build>/logs/<target>.result.
 run_target() {
   local t="$1"
-  local work="build-fuzz/corpus/$t"
-  local artifacts="build-fuzz/artifacts/$t"
-  local log="build-fuzz/logs/$t.log"
-  local result="build-fuzz/logs/$t.result"
+  local work="$build/corpus/$t"
+  local artifacts="$build/artifacts/$t"
+  local log="$build/logs/$t.log"
+  local result="$build/logs/$t.result"
   rm -rf "$work"
   mkdir -p "$work" "$artifacts"
   cp tests/fuzz/"$t"/corpus/* "$work"/
   local status=0
   # shellcheck disable=SC2086  # extra holds separate options
-  "build-fuzz/tests/fuzz/fuzz_$t" "$work" -max_total_time="$seconds" -timeout="${timeout[$t]}" \
+  "$build/tests/fuzz/fuzz_$t" "$work" -max_total_time="$seconds" -timeout="${timeout[$t]}" \
     -rss_limit_mb=2048 -max_len="${max_len[$t]}" -artifact_prefix="$artifacts/" \
     -print_final_stats=1 ${extra[$t]:-} >"$log" 2>&1 || status=$?
   local execs corpus
@@ -74,8 +81,8 @@ done
 wait
 failed=0
 for t in "${targets[@]}"; do
-  cat "build-fuzz/logs/$t.result"
-  if ! grep -q ' ok: ' "build-fuzz/logs/$t.result"; then
+  cat "$build/logs/$t.result"
+  if ! grep -q ' ok: ' "$build/logs/$t.result"; then
     failed=1
   fi
 done

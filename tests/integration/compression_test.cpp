@@ -268,7 +268,7 @@ BOOST_AUTO_TEST_CASE(backend_with_other_parameters_keeps_its_context) {
       // context: tether then inflates with a context of the leg's own.
       through_tether s(tls, deflating(10, false), "    compression: {context_takeover: {receive: true}}\n");
       auto& [backend, t, c, res] = s;
-      BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
+      BOOST_REQUIRE(wait_until([&b = backend] { return b.open_sessions() == 1; }));
       BOOST_CHECK_EQUAL(backend.handshakes()[0][http::field::sec_websocket_extensions],
                         "permessage-deflate; client_no_context_takeover");
       const auto m = json(2048);
@@ -349,7 +349,7 @@ BOOST_AUTO_TEST_CASE(decompression_bomb_is_stopped_at_the_limit) {
     BOOST_TEST_CONTEXT((tls ? "wss" : "ws")) {
       through_tether s(tls, {}, "    limits: {max_message_size: 1MiB}\n");
       auto& [backend, t, c, res] = s;
-      BOOST_REQUIRE(wait_until([&] { return backend.open_sessions() == 1; }));
+      BOOST_REQUIRE(wait_until([&b = backend] { return b.open_sessions() == 1; }));
       const std::string zeros(256 * 1024 * 1024, '\0');
       const auto bomb = deflate_raw(zeros);  // about 256 KiB on the wire
       BOOST_REQUIRE_LT(bomb.size(), 1024 * 1024u);
