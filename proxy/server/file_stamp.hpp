@@ -26,7 +26,8 @@ struct file_stamp {
 };
 
 /// `config_file`'s stamp, taken before it was read, and those of every
-/// certificate, key and CA file `cfg` names, taken now: before they are read.
+/// certificate, key and CA file `cfg` names, taken now: after the loader
+/// checked them, before they are loaded for use.
 std::vector<file_stamp> stamp_files(file_stamp config_file, const config& cfg);
 
 }  // namespace tether

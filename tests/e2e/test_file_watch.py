@@ -128,9 +128,12 @@ class Suite:
             bundle = e2e.write_file("bundle.pem", f.read() * SLOW_BUNDLE_CERTS, self.certs)
         time.sleep(0.5)  # the bundle's own events are over
         path = os.path.join(self.dir, "v2", "tether.yaml")
+        mark = len(self.tether.proc.lines)
         write_replacing(path, config(self.args, "four", self.certs, bundle))
-        time.sleep(0.5)  # the quiet period is over: the reload of "four" has read its file
-        e2e.expect(self.reloads_are(3, 1), "the reload of four took under 0.5 s: make it slower")
+        # The reloader thread starts right after this line and reads the file first.
+        self.tether.proc.wait_for(r"file watch: .* changed, reloading", WAIT, since=mark)
+        time.sleep(0.2)
+        e2e.expect(self.reloads_are(3, 1), "the reload of four took under 0.2 s: make it slower")
         write_replacing(path, config(self.args, "five", self.certs, bundle))
         deadline = time.monotonic() + 30
         while not self.reloads_are(4, 1):
@@ -140,6 +143,7 @@ class Suite:
         e2e.expect("four" in self.routes(), "four not in force: %s" % sorted(self.routes()))
         e2e.wait_until(lambda: self.reloads_are(5, 1), 15, what="five reloaded after four")
         e2e.expect("five" in self.routes(), "five not in force")
+
 
 def main():
     # In order: each step starts from the state the one before left.
