@@ -355,13 +355,18 @@ BOOST_AUTO_TEST_CASE(misbehaving_clients_do_not_disturb_others) {
       }  // each one vanishes here
     }
   });
-  for (int i = 0; i < 100; ++i) {
+  // The echo loop outlasts a minimum of storm connections, not a fixed count of
+  // echoes: with other tests sharing the cores, 100 echoes can finish before the
+  // storm thread has opened a dozen connections (seen in CI: 10).
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  for (int i = 0; i < 100 || (storms.load() < 50 && std::chrono::steady_clock::now() < give_up);
+       ++i) {
     both_echo();
   }
   stop = true;
   storm.join();
   BOOST_TEST_MESSAGE("misbehaving connections during the echo loop: " << storms.load());
-  BOOST_CHECK_GT(storms.load(), 10);
+  BOOST_CHECK_GE(storms.load(), 50);
 
   // New sessions are still accepted on both listeners.
   auto later = ws_client::connect(plain);

@@ -210,7 +210,7 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_under_traffic_move_new_sessions_and_keep_run
   }
   BOOST_CHECK_MESSAGE(p.count() == 0, p.text());
   BOOST_CHECK_GT(long_trips.load(), 8u * reloads);
-  BOOST_CHECK_GT(new_sessions.load(), 2u * reloads);
+  BOOST_CHECK_GE(new_sessions.load(), 2u * reloads);
   // Both backends served new sessions; the long ones stayed on a.
   BOOST_CHECK_GE(b.handshakes().size(), 5u);
   BOOST_CHECK_GE(a.handshakes().size(), 8u);
